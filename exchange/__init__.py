@@ -1,0 +1,1 @@
+"""Clouds, home apps and managed identities, the FIC inventory and its lint, the exchange chain and token tests."""

@@ -1,0 +1,1 @@
+"""Customers, their tenants, consent links, the public consent landing page and the onboarding timeline."""

@@ -1,0 +1,86 @@
+"""manage.py demo: the whole portal on embedded defaults — migrate, demo staff, emulator, worker, beat, web."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from portal.roles import ROLES
+from portal.services import staff_user_create
+
+DEMO_PASSWORD = "keyless-demo-2026"
+
+
+class Command(BaseCommand):
+    help = "Start the demo: migrations, demo staff users, the emulator, a Celery worker and beat, and the web server."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--no-emulator", action="store_true", help="use the Entra/IMDS settings from the environment")
+
+    def handle(self, *args, addr, no_emulator, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self._demo_users()
+        env = {**os.environ, "DJANGO_DEBUG": "1", "PYTHONUNBUFFERED": "1"}
+        children: list[subprocess.Popen] = []
+
+        def stop(*_):
+            for child in reversed(children):
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            if not no_emulator:
+                env.update(self._start_emulator(children, env))
+            py = sys.executable
+            children.append(subprocess.Popen([py, "-m", "celery", "-A", "portal", "worker", "-l", "INFO",
+                                              "--concurrency", "2"], env=env))
+            children.append(subprocess.Popen([py, "-m", "celery", "-A", "portal", "beat", "-l", "INFO"], env=env))
+            children.append(subprocess.Popen([py, "manage.py", "runserver", addr, "--noreload"], env=env))
+            self.stdout.write(self.style.SUCCESS(f"\n  Portal:  http://{addr}/"))
+            self.stdout.write(f"  Sign in: demo / {DEMO_PASSWORD}  (admin; also viewer, operator, auditor with the same "
+                              "password)\n  Stop:    Ctrl-C\n")
+            while all(child.poll() is None for child in children):
+                time.sleep(1)
+            self.stderr.write("A demo process stopped; stopping the others.")
+        except KeyboardInterrupt:
+            pass
+        stop()
+
+    def _demo_users(self):
+        User = get_user_model()
+        for username, role in [("demo", "admin"), *((r, r) for r in ROLES)]:
+            if not User.objects.filter(username=username).exists():
+                staff_user_create(username=username, role=role, password=DEMO_PASSWORD)
+
+    def _start_emulator(self, children, env) -> dict:
+        """Start the emulator and return the environment that points the portal's clouds and IMDS at it."""
+        state_dir = Path(settings.VAR_DIR) / "emulator"
+        info_path = state_dir / "emulator.json"
+        info_path.unlink(missing_ok=True)
+        children.append(subprocess.Popen([sys.executable, "-m", "emulator", "--state-dir", str(state_dir)], env=env))
+        deadline = time.monotonic() + 30
+        while not info_path.exists():
+            if time.monotonic() > deadline or children[-1].poll() is not None:
+                raise SystemExit("The emulator did not start; see its output above.")
+            time.sleep(0.2)
+        info = json.loads(info_path.read_text())
+        from exchange.demo import demo_environment, demo_seed
+
+        extra = demo_environment(info)
+        demo_seed(info)
+        return extra

@@ -1,0 +1,66 @@
+"""The append-only audit trail: each event is chained to the previous one by a SHA-256 hash."""
+import hashlib
+import json
+
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    class ActorKind(models.TextChoices):
+        STAFF = "staff", "Staff"
+        CUSTOMER = "customer", "Customer"
+        SYSTEM = "system", "System"
+        ANONYMOUS = "anonymous", "Anonymous visitor"
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    at = models.DateTimeField(db_index=True, editable=False)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    tenant_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="Entra tenant GUID, if any")
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self):
+        return f"#{self.seq} {self.action} by {self.actor_label or self.actor_kind}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only")
+
+    def canonical(self) -> str:
+        """The event's content as canonical JSON: the input of its hash, so any edit changes the hash."""
+        return json.dumps(
+            {
+                "seq": self.seq,
+                "at": self.at.isoformat(timespec="microseconds"),
+                "actor_kind": self.actor_kind,
+                "actor_id": self.actor_id,
+                "actor_label": self.actor_label,
+                "action": self.action,
+                "target_type": self.target_type,
+                "target_id": self.target_id,
+                "tenant_id": self.tenant_id,
+                "detail": self.detail,
+                "ip": self.ip,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
+        )
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()

@@ -1,0 +1,105 @@
+"""Writes of the portal app: the one way an audit event is recorded, and staff accounts."""
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from django.utils import timezone
+
+from portal.models import AuditEvent
+from portal.roles import ROLES
+
+GENESIS_HASH = "0" * 64
+# pg_advisory_xact_lock key: serialises appends so two writers never chain onto the same previous event.
+_AUDIT_LOCK_KEY = 0x617564_6974
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str
+    id: str = ""
+    label: str = ""
+
+    @classmethod
+    def staff(cls, user) -> "Actor":
+        return cls(AuditEvent.ActorKind.STAFF, str(user.pk), user.get_username())
+
+    @classmethod
+    def customer(cls, ip: str | None) -> "Actor":
+        return cls(AuditEvent.ActorKind.CUSTOMER, "", f"customer at {ip or 'unknown address'}")
+
+    @classmethod
+    def anonymous(cls, ip: str | None) -> "Actor":
+        return cls(AuditEvent.ActorKind.ANONYMOUS, "", f"visitor at {ip or 'unknown address'}")
+
+    @classmethod
+    def system(cls, label: str = "system") -> "Actor":
+        return cls(AuditEvent.ActorKind.SYSTEM, "", label)
+
+    @classmethod
+    def of_request(cls, request) -> "Actor":
+        if request.user.is_authenticated:
+            return cls.staff(request.user)
+        return cls.customer(client_ip(request))
+
+
+def client_ip(request) -> str | None:
+    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Actor,
+    target_type: str = "",
+    target_id: str = "",
+    tenant_id: str = "",
+    detail: dict | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain (its hash covers the previous event's hash and its own canonical JSON)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
+        last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+        event = AuditEvent(
+            seq=(last["seq"] + 1) if last else 1,
+            at=timezone.now(),
+            actor_kind=actor.kind,
+            actor_id=actor.id[:64],
+            actor_label=actor.label[:200],
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id)[:64],
+            tenant_id=str(tenant_id or ""),
+            detail=detail or {},
+            ip=ip,
+            prev_hash=last["hash"] if last else GENESIS_HASH,
+        )
+        event.full_clean(exclude=["hash", "prev_hash", "seq", "at"])
+        event.hash = event.compute_hash()
+        event.save()
+    return event
+
+
+def staff_user_create(*, username: str, role: str, password: str, email: str = "", actor: Actor | None = None):
+    """Create a staff account holding exactly one role."""
+    if role not in ROLES:
+        raise ValueError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    User = get_user_model()
+    with transaction.atomic():
+        user = User(username=username, email=email, is_staff=(role == "admin"))
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+        user.groups.add(Group.objects.get(name=role))
+        audit_record(
+            action="staff.created",
+            actor=actor or Actor.system("manage.py"),
+            target_type="user",
+            target_id=str(user.pk),
+            detail={"username": username, "role": role},
+        )
+    return user

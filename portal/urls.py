@@ -1,0 +1,30 @@
+"""Root URLs: the portal shell, staff auth, and each app under its namespace."""
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+
+portal_patterns = (
+    [
+        path("", views.home, name="home"),
+        path("dashboard/", views.dashboard, name="dashboard"),
+        path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+        path("audit/", views.audit_list, name="audit-list"),
+        path("audit/verify/", views.audit_verify, name="audit-verify"),
+        path("audit/export/", views.audit_export, name="audit-export"),
+    ],
+    "portal",
+)
+
+urlpatterns = [
+    path("", include(portal_patterns)),
+    path("", include("onboarding.urls")),
+    path("", include("exchange.urls")),
+    path("django-admin/", admin.site.urls),
+]
+
+handler403 = "portal.views.error_403"
+handler404 = "portal.views.error_404"
+handler500 = "portal.views.error_500"

@@ -1,0 +1,112 @@
+"""Views of the portal shell: dashboard, audit trail and its export, error pages."""
+import csv
+import json
+from datetime import UTC, datetime, time
+
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+
+from portal import selectors
+from portal.forms import AuditFilterForm
+from portal.roles import can, staff_required
+from portal.services import Actor, audit_record, client_ip
+
+AUDIT_PAGE_SIZE = 50
+EXPORT_FIELDS = ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "target_type", "target_id",
+                 "tenant_id", "detail", "ip", "prev_hash", "hash"]
+
+
+def home(request):
+    if request.user.is_authenticated and not can(request.user, "view") and can(request.user, "audit"):
+        return redirect("portal:audit-list")
+    return redirect("portal:dashboard")
+
+
+@staff_required("view")
+def dashboard(request):
+    from portal.dashboard import dashboard_context  # the exchange/onboarding figures, kept out of this module
+
+    context = dashboard_context()
+    context["recent_events"] = selectors.audit_events()[:8]
+    return render(request, "portal/dashboard.html", context)
+
+
+def _audit_filters(request):
+    form = AuditFilterForm(request.GET or None)
+    filters = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = {"action": data["action"], "actor": data["actor"], "tenant_id": data["tenant_id"].strip()}
+        if data["since"]:
+            filters["since"] = datetime.combine(data["since"], time.min, tzinfo=UTC)
+        if data["until"]:
+            filters["until"] = datetime.combine(data["until"], time.min, tzinfo=UTC)
+    return form, filters
+
+
+@staff_required("audit")
+def audit_list(request):
+    form, filters = _audit_filters(request)
+    page = Paginator(selectors.audit_events(**filters), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    if request.htmx:
+        return render(request, "portal/audit_list.html#rows", context)
+    return render(request, "portal/audit_list.html", context)
+
+
+@staff_required("audit")
+def audit_verify(request):
+    return render(request, "portal/audit_verify.html", {"report": selectors.audit_chain_verify()})
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@staff_required("audit")
+def audit_export(request):
+    """Stream the (filtered) trail as CSV or JSON Lines; the export itself is audited."""
+    form, filters = _audit_filters(request)
+    fmt = "jsonl" if request.GET.get("format") == "jsonl" else "csv"
+    audit_record(action="audit.exported", actor=Actor.staff(request.user), detail={"format": fmt, "filters": {
+        k: str(v) for k, v in filters.items() if v}}, ip=client_ip(request))
+    events = selectors.audit_events(**filters).order_by("seq").values_list(*EXPORT_FIELDS)
+
+    def rows_csv():
+        writer = csv.writer(_Echo())
+        yield writer.writerow(EXPORT_FIELDS)
+        for row in events.iterator(chunk_size=2000):
+            row = list(row)
+            row[1] = row[1].isoformat()
+            row[9] = json.dumps(row[9], sort_keys=True)
+            yield writer.writerow(row)
+
+    def rows_jsonl():
+        for row in events.iterator(chunk_size=2000):
+            item = dict(zip(EXPORT_FIELDS, row, strict=True))
+            item["at"] = item["at"].isoformat()
+            yield json.dumps(item, sort_keys=True) + "\n"
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(
+        rows_csv() if fmt == "csv" else rows_jsonl(),
+        content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson",
+    )
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    return response
+
+
+def error_403(request, exception=None):
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def error_404(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def error_500(request):
+    return render(request, "500.html", status=500)

@@ -1,0 +1,80 @@
+"""Every URL against every role: allowed, 403, or a redirect to the sign-in page."""
+import pytest
+from django.urls import get_resolver, reverse
+
+from portal.roles import CAPABILITIES, ROLES
+
+# url name -> the capability it needs ("public" for pages anyone may open). A new URL must be added here:
+# test_every_url_is_listed fails otherwise, so no page escapes this test.
+ACCESS = {
+    "portal:home": "public-redirect",
+    "portal:dashboard": "view",
+    "portal:login": "public",
+    "portal:logout": "post-only",
+    "portal:audit-list": "audit",
+    "portal:audit-verify": "audit",
+    "portal:audit-export": "audit",
+    "onboarding:customer-list": "view",
+    "exchange:identities": "view",
+    "exchange:tokentest-list": "view",
+}
+
+# URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).
+URL_KWARGS: dict = {}
+
+
+def _named_routes():
+    names = set()
+    resolver = get_resolver()
+    for namespace, (_prefix, sub) in resolver.namespace_dict.items():
+        if namespace == "admin":
+            continue
+        for name in sub.reverse_dict:
+            if isinstance(name, str):
+                names.add(f"{namespace}:{name}")
+    return names
+
+
+def test_every_url_is_listed():
+    assert _named_routes() - set(ACCESS) == set(), "add the new URLs to ACCESS with the capability they need"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, cap in ACCESS.items() if cap in CAPABILITIES))
+def test_url_against_every_role(name, staff_clients):
+    url = reverse(name, kwargs=URL_KWARGS[name]() if name in URL_KWARGS else None)
+    capability = ACCESS[name]
+    anonymous = staff_clients[None].get(url)
+    assert anonymous.status_code == 302 and reverse("portal:login") in anonymous["Location"]
+    for role in ROLES:
+        response = staff_clients[role].get(url)
+        expected = 200 if role in CAPABILITIES[capability] else 403
+        assert response.status_code == expected, f"{role} on {name}: {response.status_code}"
+
+
+def test_home_sends_each_role_to_its_page(staff_clients):
+    assert staff_clients["viewer"].get(reverse("portal:home"))["Location"] == reverse("portal:dashboard")
+    assert staff_clients["auditor"].get(reverse("portal:home"))["Location"] == reverse("portal:audit-list")
+
+
+def test_forbidden_page_is_the_portal_page(staff_clients):
+    response = staff_clients["auditor"].get(reverse("portal:dashboard"))
+    assert response.status_code == 403
+    assert b"You don't have access to this page" in response.content
+
+
+def test_unknown_page_is_the_portal_404(staff_clients):
+    response = staff_clients["viewer"].get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"Page not found" in response.content
+
+
+def test_logout_needs_post(staff_clients):
+    assert staff_clients["viewer"].get(reverse("portal:logout")).status_code == 405
+
+
+def test_nav_shows_only_what_the_role_may_open(staff_clients):
+    viewer_page = staff_clients["viewer"].get(reverse("portal:dashboard")).content.decode()
+    assert reverse("portal:audit-list") not in viewer_page
+    assert reverse("onboarding:customer-list") in viewer_page
+    auditor_page = staff_clients["auditor"].get(reverse("portal:audit-list")).content.decode()
+    assert reverse("onboarding:customer-list") not in auditor_page

@@ -1,0 +1,159 @@
+"""The audit trail: chained hashes, tamper detection by audit_verify, auditing of sign-ins, append-only storage."""
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
+
+from portal.models import AuditEvent
+from portal.selectors import audit_chain_verify
+from portal.services import GENESIS_HASH, Actor, audit_record
+from tests.conftest import PASSWORD
+
+
+def _record(n):
+    return [audit_record(action=f"test.event{i}", actor=Actor.system("test"), detail={"i": i}) for i in range(n)]
+
+
+def _tamper(sql, params=()):
+    """Change the table behind the service's back, as an attacker with database access would."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE portal_auditevent DISABLE TRIGGER portal_auditevent_append_only")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE portal_auditevent ENABLE TRIGGER portal_auditevent_append_only")
+
+
+def _verify_output():
+    out = io.StringIO()
+    call_command("audit_verify", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_events_are_chained():
+    first, second, third = _record(3)
+    assert first.prev_hash == GENESIS_HASH
+    assert second.prev_hash == first.hash and third.prev_hash == second.hash
+    assert [e.seq for e in (first, second, third)] == [1, 2, 3]
+    assert "3 events verified" in _verify_output()
+
+
+@pytest.mark.django_db
+def test_model_refuses_update_and_delete():
+    (event,) = _record(1)
+    with pytest.raises(ValueError):
+        event.save()
+    with pytest.raises(ValueError):
+        event.delete()
+
+
+@pytest.mark.django_db
+def test_verify_detects_an_edited_event():
+    events = _record(4)
+    _tamper("UPDATE portal_auditevent SET action = %s WHERE seq = %s", ["test.innocent", events[1].seq])
+    report = audit_chain_verify()
+    assert not report.ok and report.seq == 2 and "altered" in report.problem
+    with pytest.raises(CommandError, match="event #2 was altered"):
+        call_command("audit_verify")
+
+
+@pytest.mark.django_db
+def test_verify_detects_an_edited_detail():
+    events = _record(3)
+    _tamper("UPDATE portal_auditevent SET detail = %s WHERE seq = %s", ['{"i": 99}', events[2].seq])
+    assert audit_chain_verify().seq == 3
+
+
+@pytest.mark.django_db
+def test_verify_detects_a_deleted_event():
+    events = _record(4)
+    _tamper("DELETE FROM portal_auditevent WHERE seq = %s", [events[1].seq])
+    report = audit_chain_verify()
+    assert not report.ok and report.seq == 2 and "missing" in report.problem
+    with pytest.raises(CommandError, match="event #2 is missing"):
+        call_command("audit_verify")
+
+
+@pytest.mark.django_db
+def test_verify_detects_a_deleted_and_renumbered_event():
+    events = _record(4)
+    _tamper("DELETE FROM portal_auditevent WHERE seq = %s", [events[1].seq])
+    _tamper("UPDATE portal_auditevent SET seq = seq - 1 WHERE seq > %s", [events[1].seq])
+    report = audit_chain_verify()
+    assert not report.ok and report.seq == 2
+
+
+@pytest.mark.django_db
+def test_verify_detects_reordered_events():
+    _record(4)
+    _tamper("UPDATE portal_auditevent SET seq = 1000000 WHERE seq = 2")
+    _tamper("UPDATE portal_auditevent SET seq = 2 WHERE seq = 3")
+    _tamper("UPDATE portal_auditevent SET seq = 3 WHERE seq = 1000000")
+    report = audit_chain_verify()
+    assert not report.ok and report.seq == 2 and "does not follow" in report.problem
+
+
+@pytest.mark.django_db
+def test_login_logout_and_failed_login_are_audited(client, make_staff):
+    user = make_staff("viewer", "ada")
+    client.post(reverse("portal:login"), {"username": "ada", "password": "wrong"}, REMOTE_ADDR="203.0.113.9")
+    failed = AuditEvent.objects.get(action="auth.login_failed")
+    assert failed.detail == {"username": "ada"} and failed.ip == "203.0.113.9"
+    assert "wrong" not in failed.canonical()
+    response = client.post(reverse("portal:login"), {"username": "ada", "password": PASSWORD})
+    assert response.status_code == 302
+    login = AuditEvent.objects.get(action="auth.login")
+    assert login.actor_id == str(user.pk) and login.actor_label == "ada"
+    client.post(reverse("portal:logout"))
+    assert AuditEvent.objects.filter(action="auth.logout", actor_id=str(user.pk)).count() == 1
+    assert audit_chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_audit_page_filters_paginates_and_serves_a_fragment(staff_clients):
+    for i in range(60):
+        audit_record(action="test.bulk" if i % 2 else "test.other", actor=Actor.system("test"))
+    client = staff_clients["auditor"]
+    page = client.get(reverse("portal:audit-list"), {"action": "test.bulk"})
+    assert page.status_code == 200 and b"<html" in page.content
+    assert b"30 events" in page.content
+    fragment = client.get(reverse("portal:audit-list"), {"action": "test.bulk"}, HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content and b"test.bulk" in fragment.content and b"test.other" not in fragment.content
+    second = client.get(reverse("portal:audit-list"), {"page": 2})
+    assert b"Page 2 of" in second.content
+
+
+@pytest.mark.django_db
+def test_export_streams_csv_and_jsonl_and_is_audited(staff_clients):
+    audit_record(action="test.exported-row", actor=Actor.system("test"), detail={"k": "v"})
+    client = staff_clients["auditor"]
+    csv_response = client.get(reverse("portal:audit-export"), {"action": "test."})
+    body = b"".join(csv_response.streaming_content).decode()
+    assert body.splitlines()[0].startswith("seq,at,actor_kind")
+    assert "test.exported-row" in body and "auth.login" not in body
+    jsonl = b"".join(client.get(reverse("portal:audit-export"), {"format": "jsonl"}).streaming_content).decode()
+    assert '"action": "test.exported-row"' in jsonl
+    assert AuditEvent.objects.filter(action="audit.exported").count() == 2
+    assert audit_chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_verify_page_reports_the_break(staff_clients):
+    _record(3)
+    assert b"Intact" in staff_clients["auditor"].get(reverse("portal:audit-verify")).content
+    _tamper("UPDATE portal_auditevent SET actor_label = 'someone else' WHERE seq = 1")
+    assert b"event #1 was altered" in staff_clients["auditor"].get(reverse("portal:audit-verify")).content
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only")
+def test_postgres_trigger_refuses_update_and_delete():
+    (event,) = _record(1)
+    for sql in ("UPDATE portal_auditevent SET action = 'x' WHERE seq = %s", "DELETE FROM portal_auditevent WHERE seq = %s"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [event.seq])
+    assert AuditEvent.objects.get(seq=event.seq).action == event.action
