@@ -4,7 +4,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env, env_bool, env_int, env_list
+from portal.env import env, env_bool, env_float, env_int, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -163,6 +163,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_TIMEZONE = "UTC"
+
+# Microsoft endpoints. ENTRA_BASE_URL, when set, sends every login/Graph/ARM request of every cloud there (the
+# emulator in the demo and tests); ENTRA_CA_BUNDLE is the CA to trust for it. IMDS_URL replaces 169.254.169.254.
+ENTRA_BASE_URL = env("ENTRA_BASE_URL", "").rstrip("/")
+ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", "")
+IMDS_URL = env("IMDS_URL", "http://169.254.169.254").rstrip("/")
+ENTRA_HTTP_TIMEOUT = env_float("ENTRA_HTTP_TIMEOUT", 10.0)
 
 # The portal's public address: consent redirect URIs are built from it.
 PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -41,3 +41,17 @@ def admin_client_portal(make_staff):
     client = Client()
     client.force_login(make_staff("admin"))
     return client
+
+
+@pytest.fixture(autouse=True)
+def celery_eager(request, settings):
+    """Tasks run inline (after commit) unless a test is about the real worker and broker (marker `real_worker`)."""
+    from portal.celery import app
+
+    if request.node.get_closest_marker("real_worker"):
+        yield
+        return
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False

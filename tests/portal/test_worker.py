@@ -43,6 +43,7 @@ def worker(transactional_db):
         process.kill()
 
 
+@pytest.mark.real_worker
 def test_task_runs_in_the_separate_worker_process(worker):
     queue, process = worker
     nonce = uuid.uuid4().hex

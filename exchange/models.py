@@ -1,0 +1,200 @@
+"""Home apps, managed identities, their federated credentials, and the token tests that prove the chain works."""
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from exchange.clouds import CLOUD_CHOICES, CLOUDS
+
+
+class HomeApp(models.Model):
+    """The MSSP's multi-tenant app registration that customers consent to."""
+
+    class ConsentVersion(models.TextChoices):
+        V1 = "v1", "v1 (/adminconsent)"
+        V2 = "v2", "v2 (/v2.0/adminconsent with scope)"
+
+    name = models.CharField(max_length=120)
+    client_id = models.UUIDField("application (client) id")
+    object_id = models.UUIDField("object id", null=True, blank=True)
+    home_tenant_id = models.UUIDField("home tenant id")
+    cloud = models.CharField(max_length=16, choices=CLOUD_CHOICES, default="global")
+    consent_version = models.CharField(max_length=2, choices=ConsentVersion.choices, default=ConsentVersion.V2)
+    probe_resource_id = models.CharField(
+        "ARM probe", max_length=600, blank=True,
+        help_text="Empty: list subscriptions. Otherwise an ARM resource id to GET (e.g. /subscriptions/…).",
+    )
+    verify_home_token = models.BooleanField(
+        "also prove the FIC in the home tenant", default=True,
+        help_text="Adds one home-tenant token request to each test; tells a FIC problem from a consent problem.",
+    )
+    # As last read from Graph by the inventory sync.
+    sign_in_audience = models.CharField(max_length=40, blank=True)
+    redirect_uris = models.JSONField(default=list, blank=True)
+    graph_synced_at = models.DateTimeField(null=True, blank=True)
+    graph_error = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cloud", "client_id"], name="homeapp_unique_client_per_cloud")]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def cloud_info(self):
+        return CLOUDS[self.cloud]
+
+
+class ManagedIdentity(models.Model):
+    """A user-assigned managed identity the workers run as; `in_use` marks the one they present."""
+
+    name = models.CharField(max_length=120)
+    client_id = models.UUIDField("client id", unique=True)
+    principal_id = models.UUIDField("principal (object) id")
+    tenant_id = models.UUIDField("tenant id")
+    cloud = models.CharField(max_length=16, choices=CLOUD_CHOICES, default="global")
+    resource_id = models.CharField(max_length=600, blank=True)
+    in_use = models.BooleanField("used by the workers", default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "managed identities"
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def cloud_info(self):
+        return CLOUDS[self.cloud]
+
+
+class FederatedCredential(models.Model):
+    """One FIC of a home app as last read from Microsoft Graph."""
+
+    home_app = models.ForeignKey(HomeApp, on_delete=models.CASCADE, related_name="credentials")
+    graph_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=120)
+    issuer = models.CharField(max_length=600)
+    subject = models.CharField(max_length=600)
+    audiences = models.JSONField(default=list)
+    description = models.CharField(max_length=600, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_by_portal_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["home_app", "graph_id"], name="fic_unique_graph_id")]
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Sweep(models.Model):
+    """A fan-out of token tests over every active tenant."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Started by staff"
+        SCHEDULE = "schedule", "Scheduled"
+
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else round(100 * self.done / self.total)
+
+
+class TokenTest(models.Model):
+    """One run of the chain for one tenant: IMDS → (home tenant) → customer tenant → ARM probe."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Test now"
+        CONSENT = "consent", "Consent verification"
+        SWEEP = "sweep", "Sweep"
+        SCHEDULE = "schedule", "Schedule"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Outcome(models.TextChoices):
+        VERIFIED = "verified", "Access verified"
+        NO_ROLE = "no_role", "Consented, no Azure role"
+        NOT_CONSENTED = "not_consented", "Not consented"
+        MISCONFIGURED = "misconfigured", "Credential misconfigured"
+        PROPAGATING = "propagating", "New credential propagating"
+        TENANT_NOT_FOUND = "tenant_not_found", "Tenant not found"
+        BLOCKED = "blocked", "Blocked by policy"
+        TRANSIENT = "transient", "Service unavailable"
+        ERROR = "error", "Unrecognised error"
+
+    tenant = models.ForeignKey("onboarding.CustomerTenant", on_delete=models.CASCADE, related_name="token_tests")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True, db_index=True)
+    diagnosis_code = models.CharField(max_length=40, blank=True, db_index=True)
+    error = models.JSONField(default=dict, blank=True, help_text="raw error/error_codes when not recognised")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "-queued_at"], name="tokentest_tenant_recent")]
+
+    def __str__(self):
+        return f"Token test #{self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at and self.finished_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+class TokenTestStep(models.Model):
+    """One hop of a token test, with the non-secret claims of the token it obtained (never the token)."""
+
+    test = models.ForeignKey(TokenTest, on_delete=models.CASCADE, related_name="steps")
+    attempt = models.PositiveSmallIntegerField(default=1)
+    name = models.CharField(max_length=32)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    ok = models.BooleanField(default=False)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    trace_id = models.CharField(max_length=64, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    claims = models.JSONField(default=dict, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["test", "attempt", "started_at", "pk"]

@@ -1,0 +1,125 @@
+"""Customers, their tenants (with lifecycle facts from which status is derived) and consent links."""
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from exchange.clouds import CLOUD_CHOICES, CLOUDS
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    contact_name = models.CharField(max_length=200, blank=True)
+    contact_email = models.EmailField(blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class CustomerTenant(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        INVITED = "invited", "Invited"
+        CONSENT_RECEIVED = "consent_received", "Consent received"
+        VERIFIED = "verified", "Verified"
+        NO_ROLE = "no_role", "Consented without role"
+        FAILING = "failing", "Failing"
+        DECLINED = "declined", "Declined"
+        OFFBOARDED = "offboarded", "Offboarded"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tenants")
+    tenant_id = models.UUIDField("tenant id")
+    cloud = models.CharField(max_length=16, choices=CLOUD_CHOICES, default="global")
+    primary_domain = models.CharField(max_length=255, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    region = models.CharField(max_length=16, blank=True, help_text="tenant_region_scope from discovery")
+    home_app = models.ForeignKey("exchange.HomeApp", on_delete=models.PROTECT, related_name="tenants")
+    created_at = models.DateTimeField(default=timezone.now)
+    # Lifecycle facts, each written by the service that witnessed it.
+    invited_at = models.DateTimeField(null=True, blank=True)
+    consent_received_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    offboarded_at = models.DateTimeField(null=True, blank=True)
+    removal_confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Health, kept by the token-test service when a test finishes (cheap to list for thousands of tenants).
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=24, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cloud", "tenant_id"], name="tenant_unique_per_cloud")]
+        ordering = ["customer__name", "primary_domain"]
+
+    def __str__(self):
+        return self.primary_domain or self.display_name or str(self.tenant_id)
+
+    @property
+    def cloud_info(self):
+        return CLOUDS[self.cloud]
+
+    @property
+    def active(self) -> bool:
+        return self.offboarded_at is None
+
+    @property
+    def status(self) -> str:
+        """Derived from the lifecycle facts and the latest token test outcome, never typed in."""
+        S = self.Status
+        if self.offboarded_at:
+            return S.OFFBOARDED
+        if self.last_outcome == "verified":
+            return S.VERIFIED
+        if self.last_outcome == "no_role":
+            return S.NO_ROLE
+        if self.declined_at and (not self.consent_received_at or self.declined_at > self.consent_received_at):
+            return S.DECLINED
+        if self.last_outcome and (self.consent_received_at or self.verified_at):
+            return S.FAILING
+        if self.consent_received_at:
+            return S.CONSENT_RECEIVED
+        if self.invited_at:
+            return S.INVITED
+        return S.DRAFT
+
+    @property
+    def status_label(self) -> str:
+        return self.Status(self.status).label
+
+
+class ConsentLink(models.Model):
+    """A tenant-specific admin-consent URL; only the SHA-256 of its `state` is stored."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Not used yet"
+        ACCEPTED = "accepted", "Consent received"
+        DECLINED = "declined", "Declined"
+        ERROR = "error", "Error from Microsoft"
+        TENANT_MISMATCH = "tenant_mismatch", "Consent from another tenant"
+        REVOKED = "revoked", "Revoked"
+
+    tenant = models.ForeignKey(CustomerTenant, on_delete=models.CASCADE, related_name="consent_links")
+    state_hash = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    redirect_params = models.JSONField(default=dict, blank=True)
+    verification = models.ForeignKey("exchange.TokenTest", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+
+    class Meta:
+        ordering = ["-issued_at"]
+
+    @property
+    def usable(self) -> bool:
+        return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()
