@@ -156,6 +156,7 @@ class TokenTest(models.Model):
     diagnosis_code = models.CharField(max_length=40, blank=True, db_index=True)
     error = models.JSONField(default=dict, blank=True, help_text="raw error/error_codes when not recognised")
     attempts = models.PositiveSmallIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="a retry is scheduled for this time")
     queued_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
