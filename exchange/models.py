@@ -112,6 +112,9 @@ class Sweep(models.Model):
     class Meta:
         ordering = ["-started_at"]
 
+    def __str__(self):
+        return f"Sweep #{self.pk} ({self.done}/{self.total})"
+
     @property
     def running(self) -> bool:
         return self.finished_at is None
@@ -199,3 +202,6 @@ class TokenTestStep(models.Model):
 
     class Meta:
         ordering = ["test", "attempt", "started_at", "pk"]
+
+    def __str__(self):
+        return f"{self.name} ({'ok' if self.ok else self.error_code or 'failed'})"

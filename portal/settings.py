@@ -161,7 +161,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {}  # filled below, once the intervals are read
 CELERY_TIMEZONE = "UTC"
 
 # Microsoft endpoints. ENTRA_BASE_URL, when set, sends every login/Graph/ARM request of every cloud there (the
@@ -171,7 +171,23 @@ ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", "")
 IMDS_URL = env("IMDS_URL", "http://169.254.169.254").rstrip("/")
 ENTRA_HTTP_TIMEOUT = env_float("ENTRA_HTTP_TIMEOUT", 10.0)
 
+# Token tests: bounded retries with capped exponential backoff; the reaper's patience; sweeps.
+TOKEN_TEST_MAX_ATTEMPTS = env_int("TOKEN_TEST_MAX_ATTEMPTS", 5)
+TOKEN_TEST_RETRY_BASE_SECONDS = env_float("TOKEN_TEST_RETRY_BASE_SECONDS", 6.0)  # > MSAL's 5 s replay window
+TOKEN_TEST_RETRY_MAX_SECONDS = env_float("TOKEN_TEST_RETRY_MAX_SECONDS", 120.0)
+TOKEN_TEST_STUCK_SECONDS = env_int("TOKEN_TEST_STUCK_SECONDS", 600)  # > CELERY_TASK_TIME_LIMIT
+TOKEN_TEST_PROPAGATION_ATTEMPTS = env_int("TOKEN_TEST_PROPAGATION_ATTEMPTS", 8)
+FIC_PROPAGATION_RETRY_SECONDS = env_float("FIC_PROPAGATION_RETRY_SECONDS", 60.0)
+SWEEP_INTERVAL_MINUTES = env_float("SWEEP_INTERVAL_MINUTES", 60.0)
+SWEEP_JITTER_SECONDS = env_float("SWEEP_JITTER_SECONDS", 120.0)
+REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 120.0)
+
 # The portal's public address: consent redirect URIs are built from it.
 PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 PORTAL_BRAND_NAME = env("PORTAL_BRAND_NAME", "Contoso MSSP")
 PORTAL_BRAND_LOGO_URL = env("PORTAL_BRAND_LOGO_URL", "")
+
+CELERY_BEAT_SCHEDULE.update({
+    "token-test-sweep": {"task": "exchange.sweep_scheduled", "schedule": SWEEP_INTERVAL_MINUTES * 60},
+    "token-test-reaper": {"task": "exchange.token_tests_reap", "schedule": REAPER_INTERVAL_SECONDS},
+})

@@ -1,6 +1,7 @@
 """Shared fixtures: staff users per role, clients signed in as them, and the emulator (tests/fixtures/emulator.py)."""
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from portal.roles import ROLES
 from portal.services import staff_user_create
@@ -55,3 +56,39 @@ def celery_eager(request, settings):
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
+
+
+# --- domain objects -------------------------------------------------------------------------------------------
+HOME_TENANT = "11111111-1111-4111-8111-111111111111"
+
+
+@pytest.fixture
+def make_home_app(db):
+    from exchange.models import HomeApp
+
+    def make(**fields):
+        fields = {"name": "Keyless access", "client_id": "22222222-2222-4222-8222-222222222222",
+                  "home_tenant_id": HOME_TENANT, **fields}
+        return HomeApp.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def make_tenant(db, make_home_app):
+    """A customer tenant (consent received by default), creating its customer and home app as needed."""
+    from exchange.models import HomeApp
+    from onboarding.models import Customer, CustomerTenant
+
+    counter = {"n": 0}
+
+    def make(*, customer=None, home_app=None, **fields):
+        counter["n"] += 1
+        n = counter["n"]
+        customer = customer or Customer.objects.create(name=f"Customer {n}")
+        home_app = home_app or HomeApp.objects.first() or make_home_app()
+        fields = {"tenant_id": f"aaaaaaaa-0000-4000-8000-{n:012d}", "primary_domain": f"customer{n}.example",
+                  "consent_received_at": timezone.now(), **fields}
+        return CustomerTenant.objects.create(customer=customer, home_app=home_app, **fields)
+
+    return make

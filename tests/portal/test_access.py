@@ -17,10 +17,31 @@ ACCESS = {
     "onboarding:customer-list": "view",
     "exchange:identities": "view",
     "exchange:tokentest-list": "view",
+    "exchange:tokentest-detail": "view",
+    "exchange:tenant-test-now": "post-only",
+    "exchange:sweep-start": "post-only",
+    "exchange:sweep-detail": "view",
 }
 
 # URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).
-URL_KWARGS: dict = {}
+URL_KWARGS: dict = {
+    "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
+    "exchange:sweep-detail": lambda: {"pk": _sweep().pk},
+}
+
+
+def _token_test():
+    from exchange.models import TokenTest
+    from onboarding.models import CustomerTenant
+
+    return TokenTest.objects.first() or TokenTest.objects.create(tenant=CustomerTenant.objects.first(),
+                                                                 trigger="manual")
+
+
+def _sweep():
+    from exchange.models import Sweep
+
+    return Sweep.objects.first() or Sweep.objects.create(trigger="manual")
 
 
 def _named_routes():
@@ -40,7 +61,8 @@ def test_every_url_is_listed():
 
 
 @pytest.mark.parametrize("name", sorted(n for n, cap in ACCESS.items() if cap in CAPABILITIES))
-def test_url_against_every_role(name, staff_clients):
+def test_url_against_every_role(name, staff_clients, make_tenant):
+    make_tenant()
     url = reverse(name, kwargs=URL_KWARGS[name]() if name in URL_KWARGS else None)
     capability = ACCESS[name]
     anonymous = staff_clients[None].get(url)

@@ -1,0 +1,216 @@
+"""The exchange chain for one tenant: IMDS → (home tenant) → customer tenant → ARM probe, every hop recorded.
+
+Tokens stay in local variables of this module: only their non-secret claims leave it (ChainStep.claims).
+"""
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import jwt
+import requests
+
+from exchange import arm, entra, imds
+from exchange.clouds import CLOUDS
+
+KEPT_CLAIMS = ("iss", "aud", "tid", "oid", "sub", "appid", "azp", "roles", "exp", "idtyp", "xms_mirid")
+
+
+def redact(token: str) -> dict:
+    """The non-secret claims of a token (no signature check: we only describe what we were given)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return {k: claims[k] for k in KEPT_CLAIMS if k in claims}
+
+
+@dataclass
+class ChainStep:
+    name: str
+    started_at: datetime
+    duration_ms: int = 0
+    ok: bool = False
+    http_status: int | None = None
+    error_code: str = ""  # the diagnosis code: AADSTS70021, IMDS:identity_not_found, AuthorizationFailed...
+    error: str = ""
+    message: str = ""
+    trace_id: str = ""
+    correlation_id: str = ""
+    claims: dict = field(default_factory=dict)
+    detail: dict = field(default_factory=dict)
+    transient: bool = False
+    retry_after: float | None = None
+
+
+@dataclass
+class ChainResult:
+    steps: list[ChainStep]
+    code: str  # "verified", "no_role", or the failing step's error_code
+    transient: bool = False
+    retry_after: float | None = None
+    raw_error: dict = field(default_factory=dict)
+
+
+class _Step:
+    def __init__(self, steps: list[ChainStep], name: str):
+        self.step = ChainStep(name=name, started_at=datetime.now(UTC))
+        self._t0 = time.perf_counter()
+        steps.append(self.step)
+
+    def __enter__(self):
+        return self.step
+
+    def __exit__(self, *exc):
+        self.step.duration_ms = int((time.perf_counter() - self._t0) * 1000)
+        return False
+
+
+def _token_error(step: ChainStep, attempt: entra.TokenAttempt) -> None:
+    result = attempt.result
+    codes = result.get("error_codes") or []
+    step.http_status = attempt.http_status
+    step.error = str(result.get("error", ""))[:64]
+    step.message = str(result.get("error_description", ""))[:2000]
+    step.trace_id = str(result.get("trace_id", ""))[:64]
+    step.correlation_id = str(result.get("correlation_id", ""))[:64]
+    status = attempt.http_status or 0
+    step.transient = status == 429 or status >= 500
+    step.retry_after = attempt.retry_after
+    step.error_code = f"AADSTS{codes[0]}" if codes else ("transient" if step.transient else step.error or "unknown")
+
+
+def mi_token(*, identity, audience: str) -> dict:
+    return imds.mi_token(client_id=str(identity.client_id), resource=audience)
+
+
+def _assertion(identity, audience: str):
+    # MSAL calls this only when a request goes on the wire; MSAL's MI client serves it from cache while fresh.
+    return lambda: mi_token(identity=identity, audience=audience)["access_token"]
+
+
+def _client_for(*, app, identity, tenant_id: str, login_base: str, audience: str):
+    return entra.confidential_client(login_base=login_base, tenant_id=tenant_id, client_id=str(app.client_id),
+                                     assertion=_assertion(identity, audience))
+
+
+def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None = None) -> dict:
+    """An app-only token for `scope` in `tenant_id` (e.g. Graph in the home tenant), as an MSAL result dict."""
+    cloud = CLOUDS[app.cloud]
+    try:
+        client = _client_for(app=app, identity=identity, tenant_id=tenant_id, login_base=cloud.login_base,
+                             audience=audience or cloud.exchange_audience)
+        return entra.client_credentials(client, scope).result
+    except imds.ImdsError as exc:
+        return {"error": f"imds_{exc.code}", "error_description": exc.message, "error_codes": []}
+    except (ValueError, requests.RequestException) as exc:
+        return {"error": "unavailable", "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
+
+
+def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False) -> ChainResult:
+    """Run the chain once. Never raises for a failure of Microsoft's side: it becomes a failed step."""
+    steps: list[ChainStep] = []
+    app_cloud = CLOUDS[app.cloud]
+    audience = app_cloud.exchange_audience
+
+    # 1. Managed-identity token from IMDS (cached by MSAL while fresh: one IMDS call per worker process).
+    with _Step(steps, "imds") as step:
+        try:
+            result = mi_token(identity=identity, audience=audience)
+        except imds.ImdsError as exc:
+            step.http_status, step.message = exc.http_status, exc.message[:2000]
+            step.error = exc.code[:64]
+            step.transient, step.retry_after = exc.transient, exc.retry_after
+            known = {"invalid_request": "IMDS:identity_not_found", "arc": "IMDS:arc"}
+            step.error_code = "transient" if exc.transient else known.get(exc.code, f"IMDS:{exc.code}")
+            return ChainResult(steps, step.error_code, exc.transient, exc.retry_after,
+                               {"error": exc.code, "error_description": exc.message[:500]})
+        step.ok, step.http_status = True, result.get("_http_status")
+        step.claims = redact(result["access_token"])
+        step.detail = {"source": result.get("token_source", ""), "resource": audience}
+        del result
+
+    # 2. Optional: the same exchange in the home tenant proves the FIC itself, apart from consent.
+    login_base = CLOUDS[tenant_cloud].login_base
+    tenants = [("home_token", str(app.home_tenant_id))] if app.verify_home_token else []
+    tenants.append(("tenant_token", tenant_id))
+    scope = CLOUDS[tenant_cloud].arm_scope
+    access_token = None
+    for name, target in tenants:
+        with _Step(steps, name) as step:
+            step.detail = {"tenant": target, "scope": scope}
+            if retrying:
+                entra.forget_throttle(target)
+            try:
+                client = _client_for(app=app, identity=identity, tenant_id=target, login_base=login_base,
+                                     audience=audience)
+            except ValueError:
+                # MSAL could not read the tenant's metadata: ask discovery why (unknown tenant, wrong cloud...).
+                try:
+                    entra.tenant_discover(cloud_key=tenant_cloud, domain_or_id=target)
+                    step.error_code, step.message = "unknown", "MSAL could not read the tenant's metadata."
+                except entra.TenantNotFound as exc:
+                    step.error_code, step.error, step.message = "AADSTS90002", "invalid_tenant", str(exc)
+                except entra.EntraUnavailable as exc:
+                    step.error_code, step.message, step.transient = "transient", str(exc), True
+                return ChainResult(steps, step.error_code, step.transient, None, {"error": step.error})
+            try:
+                attempt = entra.client_credentials(client, scope)
+            except requests.RequestException as exc:
+                step.error_code, step.transient = "transient", True
+                step.message = f"No answer from the token endpoint ({type(exc).__name__})."
+                return ChainResult(steps, "transient", True)
+            except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
+                step.error_code = "transient" if exc.transient else f"IMDS:{exc.code}"
+                step.transient, step.message = exc.transient, exc.message[:2000]
+                return ChainResult(steps, step.error_code, exc.transient, exc.retry_after)
+            step.http_status = attempt.http_status
+            if "access_token" not in attempt.result:
+                _token_error(step, attempt)
+                raw = {k: attempt.result.get(k) for k in ("error", "error_codes") if k in attempt.result}
+                return ChainResult(steps, step.error_code, step.transient, step.retry_after, raw)
+            step.ok = True
+            step.claims = redact(attempt.result["access_token"])
+            step.detail["expires_in"] = attempt.result.get("expires_in")
+            if name == "tenant_token":
+                access_token = attempt.result["access_token"]
+            del attempt
+
+    # 4. ARM probe: proves the role, not only the consent.
+    with _Step(steps, "arm_probe") as step:
+        try:
+            probe = arm.probe(arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
+                              resource_id=app.probe_resource_id)
+        except requests.RequestException as exc:
+            step.error_code, step.transient = "transient", True
+            step.message = f"No answer from Azure Resource Manager ({type(exc).__name__})."
+            return ChainResult(steps, "transient", True)
+        finally:
+            del access_token
+        step.http_status, step.correlation_id = probe.http_status, probe.correlation_id[:64]
+        step.detail = {"resource_id": app.probe_resource_id} if app.probe_resource_id else {}
+        if probe.http_status == 200:
+            if app.probe_resource_id:
+                step.detail["resource"] = probe.resource
+            else:
+                step.detail["subscriptions"] = probe.subscriptions
+                if not probe.subscriptions:
+                    step.error_code = "no_role"
+                    step.message = "ARM lists no subscription: the app holds no role in this tenant."
+                    return ChainResult(steps, "no_role")
+            step.ok = True
+            return ChainResult(steps, "verified")
+        step.error, step.message = probe.error_code[:64], probe.message
+        step.transient = probe.http_status == 429 or (probe.http_status or 0) >= 500
+        step.retry_after = probe.retry_after
+        step.error_code = "transient" if step.transient else probe.error_code
+        return ChainResult(steps, step.error_code, step.transient, probe.retry_after,
+                           {"error": probe.error_code, "http_status": probe.http_status})
+
+
+def reset_clients() -> None:
+    """Forget every cached client and token (tests that change the emulator's state between runs)."""
+    from exchange.http import reset_sessions
+
+    imds.reset_clients()
+    entra.reset_clients()
+    reset_sessions()

@@ -1,0 +1,125 @@
+"""Entra ID: tenant discovery, and the client-credentials exchange with a managed-identity token as assertion."""
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msal
+import requests
+
+from exchange.clouds import CLOUDS
+from exchange.http import entra_session, wire
+
+
+class TenantNotFound(Exception):
+    pass
+
+
+class EntraUnavailable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class TenantDiscovery:
+    tenant_id: str
+    issuer: str
+    region: str
+    cloud_instance_name: str
+
+
+def tenant_discover(*, cloud_key: str, domain_or_id: str) -> TenantDiscovery:
+    """Resolve a verified domain (or a GUID) to the tenant GUID through OpenID discovery (ENTRA_FACTS)."""
+    cloud = CLOUDS[cloud_key]
+    name = domain_or_id.strip().lower()
+    if not name or "/" in name or "?" in name or "#" in name:
+        raise TenantNotFound(f"{domain_or_id!r} is not a domain name or a tenant id.")
+    url = f"{cloud.login_base}/{name}/v2.0/.well-known/openid-configuration"
+    try:
+        response = entra_session().get(url)
+    except requests.RequestException as exc:
+        raise EntraUnavailable(f"Microsoft Entra ID did not answer ({type(exc).__name__}). Try again.") from exc
+    if response.status_code >= 500 or response.status_code == 429:
+        raise EntraUnavailable(f"Microsoft Entra ID answered HTTP {response.status_code}. Try again in a minute.")
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise EntraUnavailable("Microsoft Entra ID answered with something that is not JSON.") from exc
+    if response.status_code != 200 or "issuer" not in body:
+        if 90002 in body.get("error_codes", []) or body.get("error") == "invalid_tenant":
+            raise TenantNotFound(f"No tenant named {domain_or_id!r} exists in {cloud.name}.")
+        raise TenantNotFound(f"Microsoft Entra ID refused {domain_or_id!r}: {body.get('error', response.status_code)}")
+    # issuer = https://{login host}/{tenant GUID}/v2.0
+    parts = body["issuer"].rstrip("/").split("/")
+    tenant_id = parts[-2] if parts[-1] == "v2.0" else parts[-1]
+    return TenantDiscovery(
+        tenant_id=tenant_id.lower(),
+        issuer=body["issuer"],
+        region=str(body.get("tenant_region_scope", "")),
+        cloud_instance_name=str(body.get("cloud_instance_name", "")),
+    )
+
+
+class _NoTokenCache(msal.TokenCache):
+    """A token test must exchange on the wire every time (and a token should live no longer than its use)."""
+
+    def add(self, event, now=None):
+        return None
+
+
+# One ConfidentialClientApplication per (cloud base, tenant, app), kept for the worker's life; all share one
+# http_cache so each tenant's metadata is fetched once (ENTRA_FACTS: MSAL).
+_apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
+_http_cache: dict = {}
+_lock = threading.Lock()
+
+
+def confidential_client(*, login_base: str, tenant_id: str, client_id: str,
+                        assertion: Callable[[], str]) -> msal.ConfidentialClientApplication:
+    """Raises ValueError when MSAL cannot read the tenant's metadata (unknown tenant, wrong cloud)."""
+    key = (login_base, tenant_id, client_id)
+    with _lock:
+        app = _apps.get(key)
+    if app is None:
+        app = msal.ConfidentialClientApplication(
+            client_id,
+            client_credential={"client_assertion": assertion},
+            authority=f"{login_base}/{tenant_id}",
+            http_client=entra_session(),
+            http_cache=_http_cache,
+            token_cache=_NoTokenCache(),
+            instance_discovery=False,
+        )
+        with _lock:
+            app = _apps.setdefault(key, app)
+    return app
+
+
+def forget_throttle(tenant_id: str) -> None:
+    """Drop MSAL's replayed 429/5xx/400 answers for a tenant before our own (backed-off) retry of it."""
+    with _lock:
+        index = _http_cache.get("_index_")
+        for key in [k for k in _http_cache if isinstance(k, str) and k.startswith("POST ") and f"/{tenant_id}/" in k]:
+            _http_cache.pop(key, None)
+            if index:
+                index[1].pop(key, None)
+
+
+@dataclass
+class TokenAttempt:
+    result: dict
+    http_status: int | None
+    retry_after: float | None
+    on_wire: bool
+
+
+def client_credentials(app: msal.ConfidentialClientApplication, scope: str) -> TokenAttempt:
+    record = wire()
+    before = record.requests
+    result = app.acquire_token_for_client(scopes=[scope])
+    on_wire = record.requests > before
+    return TokenAttempt(result, record.status if on_wire else None, record.retry_after if on_wire else None, on_wire)
+
+
+def reset_clients() -> None:
+    with _lock:
+        _apps.clear()
+        _http_cache.clear()

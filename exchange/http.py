@@ -1,0 +1,87 @@
+"""HTTP sessions for Microsoft's endpoints: the configured CA, no proxy/CA variables from the environment, and a
+per-thread record of the last response so that a step can report its HTTP status even through MSAL."""
+import ssl
+import threading
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+
+_local = threading.local()
+
+
+@dataclass
+class WireRecord:
+    requests: int = 0
+    status: int | None = None
+    retry_after: float | None = None
+
+
+def wire() -> WireRecord:
+    """What went on the wire in this thread (MSAL replays from its caches never reach the session)."""
+    record = getattr(_local, "wire", None)
+    if record is None:
+        record = _local.wire = WireRecord()
+    return record
+
+
+def _retry_after(response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+class RecordingSession(requests.Session):
+    def __init__(self):
+        super().__init__()
+        # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override verify= unless trust_env is off (ENTRA_FACTS).
+        self.trust_env = False
+        self.verify = settings.ENTRA_CA_BUNDLE or True
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", settings.ENTRA_HTTP_TIMEOUT)
+        record = wire()
+        record.requests += 1
+        record.status = record.retry_after = None
+        response = super().request(method, url, *args, **kwargs)
+        record.status, record.retry_after = response.status_code, _retry_after(response)
+        return response
+
+
+class ImdsSession(RecordingSession):
+    """MSAL's ManagedIdentityClient has no endpoint parameter: send its 169.254.169.254 calls to IMDS_URL."""
+
+    IMDS_HOST = "http://169.254.169.254"
+
+    def request(self, method, url, *args, **kwargs):
+        if url.startswith(self.IMDS_HOST):
+            url = settings.IMDS_URL + url[len(self.IMDS_HOST):]
+        return super().request(method, url, *args, **kwargs)
+
+
+_sessions: dict[str, RecordingSession] = {}
+_sessions_lock = threading.Lock()
+
+
+def entra_session() -> RecordingSession:
+    """One pooled session per process and thread for login, Graph and ARM."""
+    key = f"entra-{threading.get_ident()}"
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            session = _sessions[key] = RecordingSession()
+    return session
+
+
+def ssl_context() -> ssl.SSLContext:
+    """For httpx (msgraph-sdk): the same trust as entra_session()."""
+    return ssl.create_default_context(cafile=settings.ENTRA_CA_BUNDLE or None)
+
+
+def reset_sessions() -> None:
+    with _sessions_lock:
+        for session in _sessions.values():
+            session.close()
+        _sessions.clear()

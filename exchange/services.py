@@ -1,0 +1,216 @@
+"""Writes of exchange: starting, executing, finishing and reaping token tests; sweeps; registering apps/identities."""
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from exchange import chain
+from exchange.diagnosis import diagnose_code
+from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
+from exchange.selectors import worker_identity
+from portal.services import Actor, audit_record
+
+logger = logging.getLogger(__name__)
+WORKER = Actor.system("worker")
+
+
+def _enqueue(test_ids: list[int], *, jitter: float = 0.0) -> None:
+    from exchange.tasks import token_test_run
+
+    def send():
+        for test_id in test_ids:
+            countdown = random.uniform(0, jitter) if jitter else None
+            token_test_run.apply_async(args=[test_id], countdown=countdown)
+
+    transaction.on_commit(send)
+
+
+def token_test_start(*, tenant, trigger: str, actor: Actor, requested_by=None, sweep: Sweep | None = None) -> TokenTest:
+    """Queue one token test for a tenant; the task is sent once the transaction commits."""
+    test = TokenTest(tenant=tenant, trigger=trigger, requested_by=requested_by, sweep=sweep)
+    test.full_clean(exclude=["tenant", "sweep", "requested_by"])
+    test.save()
+    audit_record(action="tokentest.queued", actor=actor, target_type="tokentest", target_id=str(test.pk),
+                 tenant_id=str(tenant.tenant_id), detail={"trigger": trigger})
+    _enqueue([test.pk])
+    return test
+
+
+@dataclass(frozen=True)
+class Execution:
+    test_id: int
+    status: str
+    retry_in: float | None = None
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    """Capped exponential backoff; never sooner than Retry-After (nor than MSAL's own 5 s replay window)."""
+    delay = min(settings.TOKEN_TEST_RETRY_MAX_SECONDS, settings.TOKEN_TEST_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    return max(delay, retry_after or 0.0)
+
+
+def token_test_execute(*, test_id: int) -> Execution | None:
+    """Claim a queued test, run the chain, record its steps, then finish it or schedule a retry.
+
+    Returns None when the test was not claimable (a duplicate delivery, or already finished).
+    """
+    now = timezone.now()
+    claimed = TokenTest.objects.filter(pk=test_id, status=TokenTest.Status.QUEUED).update(
+        status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), now), attempts=F("attempts") + 1,
+        not_before=None,
+    )
+    if not claimed:
+        logger.info("token test %s not claimable (duplicate delivery or finished)", test_id)
+        return None
+    test = TokenTest.objects.select_related("tenant", "tenant__home_app").get(pk=test_id)
+    tenant, app = test.tenant, test.tenant.home_app
+    identity = worker_identity(app)
+    if identity is None:
+        result = chain.ChainResult([], "no_identity")
+    else:
+        result = chain.run(app=app, identity=identity, tenant_id=str(tenant.tenant_id), tenant_cloud=tenant.cloud,
+                           retrying=test.attempts > 1)
+    TokenTestStep.objects.bulk_create([
+        TokenTestStep(test=test, attempt=test.attempts, name=s.name, started_at=s.started_at,
+                      duration_ms=s.duration_ms, ok=s.ok, http_status=s.http_status, error_code=s.error_code[:64],
+                      error=s.error[:64], message=s.message, trace_id=s.trace_id, correlation_id=s.correlation_id,
+                      claims=s.claims, detail=s.detail)
+        for s in result.steps
+    ])
+    code = result.code
+    if code == "AADSTS70021" and _propagating(app):
+        if test.attempts < settings.TOKEN_TEST_PROPAGATION_ATTEMPTS:
+            return _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, outcome="propagating")
+        code = "AADSTS70021"
+    if result.transient and test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS:
+        return _schedule_retry(test, _backoff(test.attempts, result.retry_after))
+    if result.transient:
+        code = "transient"
+    token_test_finish(test=test, code=code, raw_error=result.raw_error)
+    return Execution(test.pk, test.status)
+
+
+def _propagating(app) -> bool:
+    try:
+        from exchange.inventory import fic_recently_created
+    except ImportError:  # the inventory module arrives with the FIC inventory
+        return False
+    return fic_recently_created(app)
+
+
+def _schedule_retry(test: TokenTest, delay: float, *, outcome: str = "") -> Execution:
+    test.status = TokenTest.Status.QUEUED
+    test.not_before = timezone.now() + timedelta(seconds=delay)
+    test.outcome = outcome
+    test.diagnosis_code = "propagating" if outcome == "propagating" else ""
+    test.save(update_fields=["status", "not_before", "outcome", "diagnosis_code"])
+    return Execution(test.pk, test.status, retry_in=delay)
+
+
+def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = None) -> None:
+    """Record the outcome, the tenant's health and the sweep's counts, and audit it — in one transaction."""
+    diagnosis = diagnose_code(code, raw_error)
+    now = timezone.now()
+    verified = diagnosis.outcome == TokenTest.Outcome.VERIFIED
+    with transaction.atomic():
+        updated = TokenTest.objects.filter(pk=test.pk, status=TokenTest.Status.RUNNING).update(
+            status=TokenTest.Status.SUCCEEDED if verified else TokenTest.Status.FAILED,
+            outcome=diagnosis.outcome, diagnosis_code=diagnosis.code, finished_at=now, not_before=None,
+            error={} if diagnosis.recognised else (raw_error or {}),
+        )
+        if not updated:
+            return
+        tenant = test.tenant
+        fields = {"last_tested_at": now, "last_outcome": diagnosis.outcome}
+        if verified:
+            fields.update(last_success_at=now, failing_since=None, consecutive_failures=0,
+                          verified_at=Coalesce(F("verified_at"), now))
+        else:
+            fields.update(consecutive_failures=F("consecutive_failures") + 1,
+                          failing_since=Coalesce(F("failing_since"), now))
+        type(tenant).objects.filter(pk=tenant.pk).update(**fields)
+        if diagnosis.outcome == TokenTest.Outcome.NOT_CONSENTED and tenant.offboarded_at:
+            type(tenant).objects.filter(pk=tenant.pk, removal_confirmed_at=None).update(removal_confirmed_at=now)
+        if test.sweep_id:
+            Sweep.objects.filter(pk=test.sweep_id).update(
+                done=F("done") + 1, succeeded=F("succeeded") + int(verified), failed=F("failed") + int(not verified))
+            Sweep.objects.filter(pk=test.sweep_id, finished_at=None, done__gte=F("total")).update(finished_at=now)
+        audit_record(action="tokentest.finished", actor=WORKER, target_type="tokentest", target_id=str(test.pk),
+                     tenant_id=str(tenant.tenant_id),
+                     detail={"outcome": diagnosis.outcome, "code": diagnosis.code, "attempts": test.attempts})
+    test.refresh_from_db()
+
+
+def token_tests_reap(*, now=None) -> dict:
+    """Finish or re-queue tests stuck in running (their worker died) or queued with no task left to run them."""
+    now = now or timezone.now()
+    stuck_after = timedelta(seconds=settings.TOKEN_TEST_STUCK_SECONDS)
+    requeued, failed, resent = 0, 0, []
+    for test in TokenTest.objects.filter(status=TokenTest.Status.RUNNING, started_at__lt=now - stuck_after):
+        if test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS:
+            if TokenTest.objects.filter(pk=test.pk, status=TokenTest.Status.RUNNING).update(
+                    status=TokenTest.Status.QUEUED, not_before=None):
+                requeued += 1
+                resent.append(test.pk)
+        else:
+            token_test_finish(test=test, code="worker_lost")
+            failed += 1
+    lost_queue = TokenTest.objects.filter(status=TokenTest.Status.QUEUED).filter(
+        Q(not_before__lt=now - stuck_after) | Q(not_before=None, queued_at__lt=now - stuck_after))
+    lost = list(lost_queue.exclude(pk__in=resent).values_list("pk", flat=True)[:1000])
+    # A queued test whose message was lost is simply sent again: the claim makes a duplicate harmless.
+    _enqueue(resent + lost)
+    if requeued or failed or lost:
+        audit_record(action="tokentest.reaped", actor=Actor.system("reaper"),
+                     detail={"requeued": requeued, "failed": failed, "resent": len(lost)})
+    return {"requeued": requeued, "failed": failed, "resent": len(lost)}
+
+
+def active_tenants():
+    from onboarding.models import CustomerTenant
+
+    # Tenants worth testing: not offboarded, and consent has at least been received (or a test ran before).
+    return CustomerTenant.objects.filter(offboarded_at=None).filter(
+        Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False) | Q(last_tested_at__isnull=False))
+
+
+def sweep_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: float = 0.0) -> Sweep:
+    """Fan out one token test per active tenant, counted on a Sweep."""
+    with transaction.atomic():
+        tenants = list(active_tenants().values_list("pk", flat=True))
+        sweep = Sweep.objects.create(trigger=trigger, started_by=started_by, total=len(tenants),
+                                     finished_at=timezone.now() if not tenants else None)
+        test_trigger = TokenTest.Trigger.SWEEP if trigger == Sweep.Trigger.MANUAL else TokenTest.Trigger.SCHEDULE
+        tests = TokenTest.objects.bulk_create(
+            [TokenTest(tenant_id=pk, trigger=test_trigger, sweep=sweep, requested_by=started_by) for pk in tenants])
+        ids = [t.pk for t in tests] if all(t.pk for t in tests) else list(
+            sweep.tests.values_list("pk", flat=True))
+        audit_record(action="sweep.started", actor=actor, target_type="sweep", target_id=str(sweep.pk),
+                     detail={"trigger": trigger, "tenants": len(tenants)})
+        _enqueue(ids, jitter=jitter_seconds)
+    return sweep
+
+
+def home_app_create(*, actor: Actor, **fields) -> HomeApp:
+    app = HomeApp(**fields)
+    app.full_clean()
+    app.save()
+    audit_record(action="homeapp.created", actor=actor, target_type="homeapp", target_id=str(app.pk),
+                 detail={"client_id": str(app.client_id), "home_tenant_id": str(app.home_tenant_id),
+                         "cloud": app.cloud})
+    return app
+
+
+def managed_identity_create(*, actor: Actor, **fields) -> ManagedIdentity:
+    identity = ManagedIdentity(**fields)
+    identity.full_clean()
+    identity.save()
+    audit_record(action="identity.created", actor=actor, target_type="identity", target_id=str(identity.pk),
+                 detail={"client_id": str(identity.client_id), "principal_id": str(identity.principal_id)})
+    return identity

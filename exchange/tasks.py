@@ -1,0 +1,26 @@
+"""Celery tasks of exchange: thin wrappers that pass ids (never tokens) to services."""
+from celery import shared_task
+from django.conf import settings
+
+from exchange import services
+from exchange.models import Sweep
+from portal.services import Actor
+
+
+@shared_task(name="exchange.token_test_run", bind=True, acks_late=True, max_retries=50)
+def token_test_run(self, test_id: int) -> None:
+    # The attempt count lives on the TokenTest row (bounded by TOKEN_TEST_MAX_ATTEMPTS); max_retries is a backstop.
+    execution = services.token_test_execute(test_id=test_id)
+    if execution is not None and execution.retry_in is not None:
+        raise self.retry(countdown=execution.retry_in)
+
+
+@shared_task(name="exchange.sweep_scheduled", acks_late=True)
+def sweep_scheduled() -> None:
+    services.sweep_start(trigger=Sweep.Trigger.SCHEDULE, actor=Actor.system("beat"),
+                         jitter_seconds=settings.SWEEP_JITTER_SECONDS)
+
+
+@shared_task(name="exchange.token_tests_reap", acks_late=True)
+def token_tests_reap() -> None:
+    services.token_tests_reap()
