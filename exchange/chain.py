@@ -106,7 +106,14 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
         return {"error": "unavailable", "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
 
 
-def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False) -> ChainResult:
+# Home-tenant proofs of the FIC, per (app, identity): a sweep proves the FIC once per worker process and window, not
+# once per tenant (the customer-tenant exchange that follows proves it again anyway).
+HOME_PROOF_SECONDS = 300
+_home_proofs: dict[tuple[int, int], tuple[float, dict]] = {}
+
+
+def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
+        reuse_home_proof: bool = False) -> ChainResult:
     """Run the chain once. Never raises for a failure of Microsoft's side: it becomes a failed step."""
     steps: list[ChainStep] = []
     app_cloud = CLOUDS[app.cloud]
@@ -136,6 +143,12 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
     scope = CLOUDS[tenant_cloud].arm_scope
     access_token = None
     for name, target in tenants:
+        proof = _home_proofs.get((app.pk, identity.pk)) if name == "home_token" and reuse_home_proof else None
+        if proof and proof[0] > time.monotonic():
+            with _Step(steps, name) as step:
+                step.ok, step.claims = True, proof[1]
+                step.detail = {"tenant": target, "scope": scope, "source": "proven earlier by this worker"}
+            continue
         with _Step(steps, name) as step:
             step.detail = {"tenant": target, "scope": scope}
             if retrying:
@@ -173,6 +186,8 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
             step.detail["expires_in"] = attempt.result.get("expires_in")
             if name == "tenant_token":
                 access_token = attempt.result["access_token"]
+            else:
+                _home_proofs[(app.pk, identity.pk)] = (time.monotonic() + HOME_PROOF_SECONDS, step.claims)
             del attempt
 
     # 4. ARM probe: proves the role, not only the consent.
@@ -213,4 +228,5 @@ def reset_clients() -> None:
 
     imds.reset_clients()
     entra.reset_clients()
+    _home_proofs.clear()
     reset_sessions()

@@ -75,7 +75,7 @@ def token_test_execute(*, test_id: int) -> Execution | None:
         result = chain.ChainResult([], "no_identity")
     else:
         result = chain.run(app=app, identity=identity, tenant_id=str(tenant.tenant_id), tenant_cloud=tenant.cloud,
-                           retrying=test.attempts > 1)
+                           retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None)
     TokenTestStep.objects.bulk_create([
         TokenTestStep(test=test, attempt=test.attempts, name=s.name, started_at=s.started_at,
                       duration_ms=s.duration_ms, ok=s.ok, http_status=s.http_status, error_code=s.error_code[:64],
