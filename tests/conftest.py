@@ -6,7 +6,7 @@ from django.utils import timezone
 from portal.roles import ROLES
 from portal.services import staff_user_create
 
-# pytest_plugins: added back when tests/fixtures/emulator.py lands
+pytest_plugins = ["tests.fixtures.emulator"]
 
 PASSWORD = "correct-horse-battery-staple-42"
 

@@ -1,0 +1,52 @@
+"""A client for the emulator's /_emulator/ control endpoints (tests, benchmarks, scripts)."""
+import requests
+
+
+class Control:
+    def __init__(self, base_url: str, ca_path: str):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = ca_path
+
+    def _post(self, action: str, **data) -> dict:
+        response = self.session.post(f"{self.base_url}/_emulator/{action}", json=data, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def requests(self) -> dict:
+        return self.session.get(f"{self.base_url}/_emulator/requests", timeout=10).json()
+
+    def reset_requests(self) -> dict:
+        return self._post("requests/reset")
+
+    def reset(self) -> dict:
+        return self._post("reset")
+
+    def faults(self, **kinds) -> dict:
+        """faults(token={"fail_next": 2, "fail_status": 503}, arm={"latency_ms": 20, "rate_429": 0.1})"""
+        return self._post("faults", **kinds)
+
+    def clock(self, skew_seconds: float) -> dict:
+        return self._post("clock", skew_seconds=skew_seconds)
+
+    def fic_propagation(self, seconds: float) -> dict:
+        return self._post("fic-propagation", seconds=seconds)
+
+    def revoke_consent(self, *, tenant: str, app_id: str) -> dict:
+        return self._post("consent/revoke", tenant=tenant, app_id=app_id)
+
+    def remove_roles(self, *, tenant: str, app_id: str) -> dict:
+        return self._post("roles/remove", tenant=tenant, app_id=app_id)
+
+    def add_role(self, *, tenant: str, app_id: str, subscription_id: str, role: str = "Reader") -> dict:
+        return self._post("roles/add", tenant=tenant, app_id=app_id, subscription_id=subscription_id, role=role)
+
+    def disable_app(self, *, app_id: str, disabled: bool = True) -> dict:
+        return self._post("apps/disable", app_id=app_id, disabled=disabled)
+
+    def add_redirect_uris(self, *, app_id: str, uris: list[str]) -> dict:
+        return self._post("apps/redirect-uris", app_id=app_id, add=uris)
+
+    def issuer_token(self, name: str, *, subject: str, audience: str = "api://AzureADTokenExchange") -> str:
+        return self._post(f"issuers/{name}/token", subject=subject, audience=audience)["token"]

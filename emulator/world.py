@@ -1,0 +1,187 @@
+"""Worlds: the tenants, apps, identities, consents, subscriptions and roles the emulator serves, and their state.
+
+A world is a plain dict (JSON or TOML file, see README.md). Changes made through the protocol (consent, FIC
+writes) or the control endpoints are saved to `<state-dir>/state.json` and survive a restart with the same world.
+"""
+import copy
+import hashlib
+import json
+import threading
+import tomllib
+import uuid
+from pathlib import Path
+
+CLOUD_LOGIN_HOSTS = {"global": "login.microsoftonline.com", "usgov": "login.microsoftonline.us",
+                     "china": "login.chinacloudapi.cn"}
+EXCHANGE_AUDIENCES = {"global": "api://AzureADTokenExchange", "usgov": "api://AzureADTokenExchangeUSGov",
+                      "china": "api://AzureADTokenExchangeChina"}
+TOKEN_EXCHANGE_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
+ARM_RESOURCES = {"https://management.azure.com": "global", "https://management.usgovcloudapi.net": "usgov",
+                 "https://management.chinacloudapi.cn": "china", "https://management.core.windows.net": "global"}
+GRAPH_RESOURCES = {"https://graph.microsoft.com": "global", "https://graph.microsoft.us": "usgov",
+                   "https://microsoftgraph.chinacloudapi.cn": "china"}
+
+HOME = "6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01"
+APP_ID = "3f6b2c8e-1a4d-4e7b-9c2f-8d5e0a1b7c36"
+APP_OBJECT_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+MI_CLIENT_ID = "5c4e8a1f-2b3d-4c6e-8f0a-1b2c3d4e5f60"
+MI_PRINCIPAL_ID = "7e6d5c4b-3a29-4817-a6f5-e4d3c2b1a098"
+FABRIKAM, NORTHWIND, TAILSPIN, WOODGROVE, USGOV = (
+    "c1a2b3c4-d5e6-4f70-8a9b-0c1d2e3f4a51", "c2b3c4d5-e6f7-4a81-9b0c-1d2e3f4a5b62",
+    "c3c4d5e6-f7a8-4b92-8c1d-2e3f4a5b6c73", "c4d5e6f7-a8b9-4ca3-9d2e-3f4a5b6c7d84",
+    "c5e6f7a8-b9c0-4db4-8e3f-4a5b6c7d8e95")
+
+
+def demo_world() -> dict:
+    """The built-in world: the MSSP's home tenant with a correct FIC, and customer tenants in every state."""
+    mi_resource = ("/subscriptions/00000000-0000-4000-8000-0000000000aa/resourceGroups/mssp-workers/providers/"
+                   "Microsoft.ManagedIdentity/userAssignedIdentities/keyless-worker")
+    return {
+        "tenants": [
+            {"id": HOME, "domains": ["contoso-mssp.example"], "display_name": "Contoso MSSP", "cloud": "global",
+             "region": "EU"},
+            {"id": FABRIKAM, "domains": ["fabrikam.example"], "display_name": "Fabrikam", "cloud": "global",
+             "region": "NA"},
+            {"id": NORTHWIND, "domains": ["northwind.example"], "display_name": "Northwind Traders",
+             "cloud": "global", "region": "EU"},
+            {"id": TAILSPIN, "domains": ["tailspin.example"], "display_name": "Tailspin Toys", "cloud": "global",
+             "region": "NA"},
+            {"id": WOODGROVE, "domains": ["woodgrove.example"], "display_name": "Woodgrove Bank", "cloud": "global",
+             "region": "EU"},
+            {"id": USGOV, "domains": ["agency.example"], "display_name": "Agency (US Gov)", "cloud": "usgov",
+             "region": "USG"},
+        ],
+        "apps": [{
+            "app_id": APP_ID, "object_id": APP_OBJECT_ID, "tenant": HOME, "display_name": "Contoso MSSP Keyless Access",
+            "sign_in_audience": "AzureADMultipleOrgs", "disabled": False,
+            "redirect_uris": ["http://127.0.0.1:8000/consent/callback/", "http://localhost:8000/consent/callback/"],
+            "fics": [{"id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "name": "keyless-worker",
+                      "issuer": f"https://login.microsoftonline.com/{HOME}/v2.0", "subject": MI_PRINCIPAL_ID,
+                      "audiences": ["api://AzureADTokenExchange"],
+                      "description": "Workers' user-assigned identity"}],
+        }],
+        "managed_identities": [{"client_id": MI_CLIENT_ID, "principal_id": MI_PRINCIPAL_ID, "tenant": HOME,
+                                "resource_id": mi_resource, "name": "keyless-worker"}],
+        "service_principals": [
+            {"tenant": FABRIKAM, "app_id": APP_ID, "object_id": "d1000000-0000-4000-8000-000000000001"},
+            {"tenant": TAILSPIN, "app_id": APP_ID, "object_id": "d1000000-0000-4000-8000-000000000003"},
+        ],
+        "subscriptions": [
+            {"tenant": FABRIKAM, "subscription_id": "e1000000-0000-4000-8000-000000000001",
+             "display_name": "Fabrikam Production"},
+            {"tenant": TAILSPIN, "subscription_id": "e1000000-0000-4000-8000-000000000003",
+             "display_name": "Tailspin Dev"},
+        ],
+        "role_assignments": [
+            {"tenant": FABRIKAM, "principal": "d1000000-0000-4000-8000-000000000001",
+             "scope": "/subscriptions/e1000000-0000-4000-8000-000000000001", "role": "Reader"},
+        ],
+        "graph_permissions": {APP_ID: ["Application.ReadWrite.OwnedBy"]},
+        "oidc_issuers": [{"name": "github", "issuer": "https://token.actions.githubusercontent.com"}],
+    }
+
+
+def load_world(path) -> dict:
+    path = Path(path)
+    text = path.read_text()
+    return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+
+
+def normalise(world: dict) -> dict:
+    world = copy.deepcopy(world)
+    for key in ("tenants", "apps", "managed_identities", "service_principals", "subscriptions",
+                "role_assignments", "oidc_issuers"):
+        world.setdefault(key, [])
+    world.setdefault("graph_permissions", {})
+    for tenant in world["tenants"]:
+        tenant["id"] = tenant["id"].lower()
+        tenant.setdefault("cloud", "global")
+        tenant.setdefault("region", "WW")
+        tenant.setdefault("domains", [])
+        tenant.setdefault("display_name", tenant["domains"][0] if tenant["domains"] else tenant["id"])
+    for app in world["apps"]:
+        app.setdefault("object_id", str(uuid.uuid5(uuid.NAMESPACE_URL, app["app_id"])))
+        app.setdefault("sign_in_audience", "AzureADMultipleOrgs")
+        app.setdefault("redirect_uris", [])
+        app.setdefault("disabled", False)
+        app.setdefault("display_name", "App " + app["app_id"][:8])
+        app.setdefault("fics", [])
+        for fic in app["fics"]:
+            fic.setdefault("id", str(uuid.uuid4()))
+            fic.setdefault("description", "")
+    return world
+
+
+class World:
+    """The live state, guarded by one lock; `save()` writes it to the state dir."""
+
+    def __init__(self, world: dict, state_dir: Path | None = None):
+        self.lock = threading.RLock()
+        self.initial = normalise(world)
+        self.fingerprint = hashlib.sha256(json.dumps(self.initial, sort_keys=True).encode()).hexdigest()
+        self.state_path = Path(state_dir) / "state.json" if state_dir else None
+        self.data = copy.deepcopy(self.initial)
+        self.fic_created_at: dict[str, float] = {}
+        if self.state_path and self.state_path.exists():
+            saved = json.loads(self.state_path.read_text())
+            if saved.get("fingerprint") == self.fingerprint:
+                self.data = saved["world"]
+
+    @classmethod
+    def from_dict(cls, world: dict, state_dir=None) -> "World":
+        return cls(world, state_dir)
+
+    def save(self) -> None:
+        if self.state_path:
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "world": self.data}))
+            tmp.replace(self.state_path)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.data = copy.deepcopy(self.initial)
+            self.fic_created_at.clear()
+            self.save()
+
+    # --- lookups -----------------------------------------------------------------------------------------------
+    def tenant(self, name: str) -> dict | None:
+        name = name.lower()
+        for tenant in self.data["tenants"]:
+            if tenant["id"] == name or name in (d.lower() for d in tenant["domains"]):
+                return tenant
+        return None
+
+    def app(self, app_id: str) -> dict | None:
+        return next((a for a in self.data["apps"] if a["app_id"].lower() == app_id.lower()), None)
+
+    def app_by_object_id(self, object_id: str) -> dict | None:
+        return next((a for a in self.data["apps"] if a["object_id"].lower() == object_id.lower()), None)
+
+    def identity(self, *, client_id=None, principal_id=None, resource_id=None) -> dict | None:
+        for mi in self.data["managed_identities"]:
+            if (client_id and mi["client_id"].lower() == client_id.lower()) or (
+                    principal_id and mi["principal_id"].lower() == principal_id.lower()) or (
+                    resource_id and mi["resource_id"].lower() == resource_id.lower()):
+                return mi
+        return None
+
+    def service_principal(self, tenant_id: str, app_id: str) -> dict | None:
+        app = self.app(app_id)
+        if app and app["tenant"] == tenant_id:  # an app always has its service principal at home
+            return {"tenant": tenant_id, "app_id": app_id, "object_id": app["object_id"], "home": True}
+        return next((sp for sp in self.data["service_principals"]
+                     if sp["tenant"] == tenant_id and sp["app_id"].lower() == app_id.lower()), None)
+
+    def subscriptions_for(self, tenant_id: str, principal: str) -> list[dict]:
+        scopes = [r["scope"].lower() for r in self.data["role_assignments"]
+                  if r["tenant"] == tenant_id and r["principal"] == principal]
+        return [s for s in self.data["subscriptions"] if s["tenant"] == tenant_id and any(
+            scope == "/" or scope.startswith(f"/subscriptions/{s['subscription_id']}".lower()) for scope in scopes)]
+
+    def roles_on(self, tenant_id: str, principal: str, resource_id: str) -> list[str]:
+        resource_id = resource_id.lower().rstrip("/")
+        return [r["role"] for r in self.data["role_assignments"] if r["tenant"] == tenant_id
+                and r["principal"] == principal and resource_id.startswith(r["scope"].lower().rstrip("/"))]
+
+    def issuer(self, name: str) -> dict | None:
+        return next((i for i in self.data["oidc_issuers"] if i["name"] == name or i["issuer"] == name), None)
