@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 import jwt
 import requests
+from msal.exceptions import MsalServiceError
 
 from exchange import arm, entra, imds
 from exchange.clouds import CLOUDS
+from exchange.http import wire
 
 KEPT_CLAIMS = ("iss", "aud", "tid", "oid", "sub", "appid", "azp", "roles", "exp", "idtyp", "xms_mirid")
 
@@ -102,7 +104,7 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
         return entra.client_credentials(client, scope).result
     except imds.ImdsError as exc:
         return {"error": f"imds_{exc.code}", "error_description": exc.message, "error_codes": []}
-    except (ValueError, requests.RequestException) as exc:
+    except (ValueError, requests.RequestException, MsalServiceError) as exc:
         return {"error": "unavailable", "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
 
 
@@ -172,6 +174,12 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
                 step.error_code, step.transient = "transient", True
                 step.message = f"No answer from the token endpoint ({type(exc).__name__})."
                 return ChainResult(steps, "transient", True)
+            except MsalServiceError:  # MSAL raises on HTTP 5xx instead of returning the error
+                record = wire()
+                step.http_status, step.retry_after = record.status, record.retry_after
+                step.error_code, step.transient = "transient", True
+                step.message = f"The token endpoint answered HTTP {record.status}."
+                return ChainResult(steps, "transient", True, record.retry_after)
             except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
                 step.error_code = "transient" if exc.transient else f"IMDS:{exc.code}"
                 step.transient, step.message = exc.transient, exc.message[:2000]

@@ -14,6 +14,15 @@ def worker_identity(app: HomeApp) -> ManagedIdentity | None:
             .order_by("created_at").first())
 
 
+def fic_recently_created(app: HomeApp) -> bool:
+    """A FIC of this app was created (through the portal, or first seen) within the propagation window."""
+    from django.conf import settings
+
+    since = timezone.now() - timedelta(minutes=settings.FIC_PROPAGATION_MINUTES)
+    return app.credentials.filter(removed_at=None).filter(
+        Q(created_by_portal_at__gte=since) | Q(first_seen__gte=since)).exists()
+
+
 def token_tests(*, tenant_id=None, outcome: str = "", code: str = "", status: str = "",
                 since: datetime | None = None, until: datetime | None = None) -> QuerySet[TokenTest]:
     tests = TokenTest.objects.select_related("tenant", "tenant__customer")

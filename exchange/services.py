@@ -13,7 +13,7 @@ from django.utils import timezone
 from exchange import chain
 from exchange.diagnosis import diagnose_code
 from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
-from exchange.selectors import worker_identity
+from exchange.selectors import fic_recently_created, worker_identity
 from portal.services import Actor, audit_record
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def token_test_execute(*, test_id: int) -> Execution | None:
         for s in result.steps
     ])
     code = result.code
-    if code == "AADSTS70021" and _propagating(app):
+    if code == "AADSTS70021" and fic_recently_created(app):
         if test.attempts < settings.TOKEN_TEST_PROPAGATION_ATTEMPTS:
             return _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, outcome="propagating")
         code = "AADSTS70021"
@@ -94,14 +94,6 @@ def token_test_execute(*, test_id: int) -> Execution | None:
         code = "transient"
     token_test_finish(test=test, code=code, raw_error=result.raw_error)
     return Execution(test.pk, test.status)
-
-
-def _propagating(app) -> bool:
-    try:
-        from exchange.inventory import fic_recently_created
-    except ImportError:  # the inventory module arrives with the FIC inventory
-        return False
-    return fic_recently_created(app)
 
 
 def _schedule_retry(test: TokenTest, delay: float, *, outcome: str = "") -> Execution:

@@ -120,6 +120,9 @@ class ConsentLink(models.Model):
     class Meta:
         ordering = ["-issued_at"]
 
+    def __str__(self):
+        return f"Consent link for {self.tenant} ({self.get_outcome_display()})"
+
     @property
     def usable(self) -> bool:
         return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()

@@ -1,0 +1,208 @@
+"""The exchange chain against the emulator over real HTTPS: success, each misconfiguration and its diagnosis,
+transient faults retried, permanent errors not, and no token left anywhere."""
+import copy
+import logging
+import re
+
+import pytest
+from django.apps import apps
+from django.core import serializers
+
+from emulator import world as demo
+from exchange import chain
+from exchange.demo import demo_seed
+from exchange.models import TokenTest
+from exchange.services import token_test_execute, token_test_start
+from portal.services import Actor
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}")
+
+
+def _run(tenant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        test = token_test_start(tenant=tenant, trigger="manual", actor=Actor.system("test"))
+    test.refresh_from_db()
+    return test
+
+
+@pytest.fixture
+def run_for(portal_on_emulator, make_tenant, django_capture_on_commit_callbacks):
+    def run(tenant_id, **fields):
+        tenant = make_tenant(tenant_id=tenant_id, home_app=portal_on_emulator.app, **fields)
+        return _run(tenant, django_capture_on_commit_callbacks)
+
+    return run
+
+
+def test_consented_tenant_with_a_role_is_verified(run_for, portal_on_emulator):
+    test = run_for(demo.FABRIKAM)
+    assert (test.status, test.outcome, test.diagnosis_code, test.attempts) == ("succeeded", "verified", "verified", 1)
+    steps = {s.name: s for s in test.steps.all()}
+    assert list(steps) == ["imds", "home_token", "tenant_token", "arm_probe"] and all(s.ok for s in steps.values())
+    assert steps["imds"].claims["sub"] == demo.MI_PRINCIPAL_ID
+    assert steps["imds"].claims["aud"] == "fb60f99c-7a34-4190-8149-302f77469936"
+    assert steps["tenant_token"].claims["tid"] == demo.FABRIKAM
+    assert steps["tenant_token"].claims["aud"] == "https://management.azure.com"
+    assert steps["tenant_token"].http_status == 200
+    assert steps["arm_probe"].detail["subscriptions"][0]["name"] == "Fabrikam Production"
+    tenant = test.tenant
+    tenant.refresh_from_db()
+    assert tenant.status == "verified" and tenant.verified_at and tenant.consecutive_failures == 0
+
+
+def test_managed_identity_token_is_fetched_once_for_many_tenants(run_for, portal_on_emulator):
+    portal_on_emulator.control.reset_requests()
+    for tenant_id in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND):
+        run_for(tenant_id)
+    counts = portal_on_emulator.control.requests()["by_endpoint"]
+    assert counts["imds"] == 1
+    assert counts["token"] == 6  # home + customer tenant, three tenants
+
+
+@pytest.mark.parametrize("tenant_id, outcome, code", [
+    (demo.NORTHWIND, "not_consented", "AADSTS700016"),
+    (demo.TAILSPIN, "no_role", "no_role"),
+    ("0badc0de-0000-4000-8000-000000000000", "tenant_not_found", "AADSTS90002"),
+])
+def test_tenant_side_problems_are_diagnosed(run_for, tenant_id, outcome, code):
+    test = run_for(tenant_id)
+    assert (test.status, test.outcome, test.diagnosis_code, test.attempts) == ("failed", outcome, code, 1)
+
+
+def test_role_refused_by_arm_is_no_role(portal_on_emulator, run_for):
+    portal_on_emulator.app.probe_resource_id = "/subscriptions/e1000000-0000-4000-8000-000000000003"
+    portal_on_emulator.app.save()
+    test = run_for(demo.TAILSPIN)
+    probe = test.steps.get(name="arm_probe")
+    assert (test.outcome, probe.http_status, probe.error) == ("no_role", 403, "AuthorizationFailed")
+
+
+def _world_with_fic(**changes):
+    world = demo.demo_world()
+    fic = world["apps"][0]["fics"][0]
+    fic.update(changes)
+    return world
+
+
+@pytest.mark.parametrize("fic_change, code", [
+    ({"issuer": "https://login.microsoftonline.com/00000000-0000-4000-8000-000000000001/v2.0"}, "AADSTS700211"),
+    ({"audiences": ["api://SomethingElse"]}, "AADSTS700212"),
+    ({"subject": demo.MI_PRINCIPAL_ID.upper()}, "AADSTS700213"),
+    ({"subject": "00000000-0000-4000-8000-00000000beef"}, "AADSTS70021"),
+])
+def test_fic_mistakes_are_diagnosed(make_emulator, portal_on_emulator, make_tenant, settings,
+                                    django_capture_on_commit_callbacks, fic_change, code):
+    emu = make_emulator(_world_with_fic(**fic_change))
+    settings.ENTRA_BASE_URL, settings.IMDS_URL = emu.base_url, emu.imds_url
+    chain.reset_clients()
+    test = _run(make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app),
+                django_capture_on_commit_callbacks)
+    assert (test.outcome, test.diagnosis_code, test.attempts) == ("misconfigured", code, 1)
+    failed = test.steps.get(ok=False)
+    assert failed.name == "home_token" and failed.trace_id and failed.correlation_id
+
+
+def test_no_fic_at_all_is_70021(make_emulator, portal_on_emulator, make_tenant, settings,
+                                django_capture_on_commit_callbacks):
+    world = demo.demo_world()
+    world["apps"][0]["fics"] = []
+    emu = make_emulator(world)
+    settings.ENTRA_BASE_URL, settings.IMDS_URL = emu.base_url, emu.imds_url
+    chain.reset_clients()
+    test = _run(make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app),
+                django_capture_on_commit_callbacks)
+    assert test.diagnosis_code == "AADSTS70021"
+
+
+def test_clock_skew_expires_the_assertion(portal_on_emulator, run_for):
+    portal_on_emulator.control.clock(skew_seconds=2 * 86400)
+    test = run_for(demo.FABRIKAM)
+    assert (test.outcome, test.diagnosis_code) == ("misconfigured", "AADSTS700024")
+
+
+def test_disabled_app_and_unknown_identity(portal_on_emulator, run_for):
+    portal_on_emulator.control.disable_app(app_id=demo.APP_ID)
+    assert run_for(demo.FABRIKAM).diagnosis_code == "AADSTS7000112"
+    portal_on_emulator.control.disable_app(app_id=demo.APP_ID, disabled=False)
+    identity = portal_on_emulator.identity
+    identity.client_id = "99999999-9999-4999-8999-999999999999"
+    identity.save()
+    chain.reset_clients()
+    test = run_for(demo.TAILSPIN)
+    assert (test.outcome, test.diagnosis_code) == ("misconfigured", "IMDS:identity_not_found")
+    assert test.steps.get().http_status == 400
+
+
+def test_no_identity_in_use(portal_on_emulator, run_for):
+    portal_on_emulator.identity.in_use = False
+    portal_on_emulator.identity.save()
+    assert run_for(demo.FABRIKAM).diagnosis_code == "no_identity"
+
+
+@pytest.mark.parametrize("kind, status", [("token", 503), ("token", 429), ("imds", 410), ("arm", 503),
+                                          ("imds", 500)])
+def test_transient_faults_are_retried_until_success(portal_on_emulator, run_for, kind, status):
+    portal_on_emulator.control.faults(**{kind: {"fail_next": 2, "fail_status": status, "retry_after": 0}})
+    test = run_for(demo.FABRIKAM)
+    assert (test.status, test.outcome, test.attempts) == ("succeeded", "verified", 3)
+    assert test.steps.filter(ok=False).count() == 2 and test.steps.filter(attempt=3, ok=True).exists()
+
+
+def test_retries_are_bounded(portal_on_emulator, run_for, settings):
+    portal_on_emulator.control.faults(token={"fail_next": 50, "fail_status": 503, "retry_after": 0})
+    test = run_for(demo.FABRIKAM)
+    assert (test.status, test.outcome, test.diagnosis_code) == ("failed", "transient", "transient")
+    assert test.attempts == settings.TOKEN_TEST_MAX_ATTEMPTS
+
+
+def test_permanent_errors_are_not_retried(portal_on_emulator, run_for):
+    portal_on_emulator.control.reset_requests()
+    test = run_for(demo.NORTHWIND)
+    assert test.attempts == 1
+    assert portal_on_emulator.control.requests()["by_endpoint"]["token"] == 2  # home proof + one try, no retry
+
+
+def test_retry_after_is_honoured(portal_on_emulator, make_tenant, settings):
+    portal_on_emulator.control.faults(token={"fail_next": 1, "fail_status": 429, "retry_after": 37})
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    test = TokenTest.objects.create(tenant=tenant, trigger="manual")
+    execution = token_test_execute(test_id=test.pk)
+    test.refresh_from_db()
+    assert execution.retry_in == 37 and test.status == "queued" and test.not_before is not None
+    settings.TOKEN_TEST_RETRY_BASE_SECONDS = 50
+    portal_on_emulator.control.faults(token={"fail_next": 1, "fail_status": 503, "retry_after": 1})
+    assert token_test_execute(test_id=test.pk).retry_in == 100  # 50 * 2**(2-1), above Retry-After
+
+
+def test_70021_right_after_a_fic_was_created_is_propagating(portal_on_emulator, make_tenant):
+    from django.utils import timezone
+
+    from exchange.models import FederatedCredential
+
+    portal_on_emulator.control.fic_propagation(600)
+    world = portal_on_emulator.emulator.world
+    with world.lock:  # as if the FIC had just been created through Graph
+        world.fic_created_at[world.data["apps"][0]["fics"][0]["id"]] = __import__("time").time()
+    FederatedCredential.objects.create(home_app=portal_on_emulator.app, graph_id="x", name="keyless-worker",
+                                       issuer="i", subject="s", audiences=["a"], created_by_portal_at=timezone.now())
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    test = TokenTest.objects.create(tenant=tenant, trigger="consent")
+    execution = token_test_execute(test_id=test.pk)
+    test.refresh_from_db()
+    assert execution.retry_in == 60 and (test.status, test.outcome) == ("queued", "propagating")
+
+
+def test_no_token_is_stored_or_logged(run_for, portal_on_emulator, caplog):
+    caplog.set_level(logging.DEBUG)
+    run_for(demo.FABRIKAM)
+    run_for(demo.NORTHWIND)
+    dump = "".join(serializers.serialize("json", model.objects.all()) for model in apps.get_models())
+    assert "Fabrikam Production" in dump  # the probe's findings are there...
+    assert not JWT.search(dump)  # ...but no token
+    assert caplog.records and not JWT.search(caplog.text)
+
+
+def test_demo_seed_is_idempotent(portal_on_emulator):
+    app, identity = demo_seed(portal_on_emulator.info)
+    assert (app.pk, identity.pk) == (portal_on_emulator.app.pk, portal_on_emulator.identity.pk)
+    assert copy.copy(app.client_id) and str(identity.principal_id) == demo.MI_PRINCIPAL_ID
