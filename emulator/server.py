@@ -178,6 +178,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
+    def handle_error(self, request, client_address):
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
+            return  # a client went away (a killed worker, a test ending): not the emulator's problem
+        super().handle_error(request, client_address)
+
 
 class Emulator:
     """Start with .start() (or as a context manager); .base_url, .imds_url, .ca_path, .info, .world."""

@@ -26,7 +26,7 @@ def _enqueue(test_ids: list[int], *, jitter: float = 0.0) -> None:
     def send():
         for test_id in test_ids:
             countdown = random.uniform(0, jitter) if jitter else None
-            token_test_run.apply_async(args=[test_id], countdown=countdown)
+            token_test_run.apply_async(args=[test_id], countdown=countdown, queue=settings.TOKEN_TEST_QUEUE)
 
     transaction.on_commit(send)
 

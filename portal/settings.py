@@ -172,6 +172,7 @@ IMDS_URL = env("IMDS_URL", "http://169.254.169.254").rstrip("/")
 ENTRA_HTTP_TIMEOUT = env_float("ENTRA_HTTP_TIMEOUT", 10.0)
 
 # Token tests: bounded retries with capped exponential backoff; the reaper's patience; sweeps.
+TOKEN_TEST_QUEUE = env("TOKEN_TEST_QUEUE", "celery")  # a queue of their own lets sweeps scale on separate workers
 TOKEN_TEST_MAX_ATTEMPTS = env_int("TOKEN_TEST_MAX_ATTEMPTS", 5)
 TOKEN_TEST_RETRY_BASE_SECONDS = env_float("TOKEN_TEST_RETRY_BASE_SECONDS", 6.0)  # > MSAL's 5 s replay window
 TOKEN_TEST_RETRY_MAX_SECONDS = env_float("TOKEN_TEST_RETRY_MAX_SECONDS", 120.0)

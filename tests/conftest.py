@@ -44,6 +44,52 @@ def admin_client_portal(make_staff):
     return client
 
 
+def worker_env(**extra) -> dict:
+    """The environment of a worker process that shares this test's database and broker."""
+    import os
+
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "1", "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_FS_DIR": str(settings.CELERY_FS_DIR), **extra}
+
+
+@pytest.fixture
+def start_worker(transactional_db):
+    """start_worker(queue=None, **env) -> (queue, process): a real `celery worker` consuming a queue of its own."""
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    started = []
+
+    def start(queue=None, **extra):
+        queue = queue or f"test-{uuid.uuid4().hex[:8]}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool", "solo", "-l", "WARNING",
+             "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=Path(__file__).resolve().parents[1], env=worker_env(**extra), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        started.append(process)
+        return queue, process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 @pytest.fixture(autouse=True)
 def celery_eager(request, settings):
     """Tasks run inline (after commit) unless a test is about the real worker and broker (marker `real_worker`)."""
@@ -112,3 +158,15 @@ def portal_on_emulator(emulator, settings, db):
     yield SimpleNamespace(emulator=emulator, control=emulator.control, app=app, identity=identity,
                           info=emulator.info)
     chain.reset_clients()
+
+
+def pytest_sessionstart(session):
+    """Messages left in the filesystem broker by an earlier, interrupted run are not this run's."""
+    import shutil
+
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        for sub in ("queue", "processed", "control"):
+            shutil.rmtree(settings.CELERY_FS_DIR / sub, ignore_errors=True)
+            (settings.CELERY_FS_DIR / sub).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,73 @@
+"""Token tests on a real Celery worker process and the configured broker (filesystem, or Redis in CI's 2nd pass):
+a full run, a duplicate delivery that does nothing, and a worker killed with SIGKILL mid-run."""
+import os
+import signal
+import time
+
+import pytest
+from django.utils import timezone
+
+from emulator import world as demo
+from exchange.models import TokenTest
+from exchange.services import token_test_start, token_tests_reap
+from exchange.tasks import token_test_run
+from portal.services import Actor
+
+pytestmark = pytest.mark.real_worker
+
+
+@pytest.fixture
+def worker_on_emulator(start_worker, portal_on_emulator, settings):
+    env = {"ENTRA_BASE_URL": portal_on_emulator.emulator.base_url, "ENTRA_CA_BUNDLE": portal_on_emulator.emulator.ca_path,
+           "IMDS_URL": portal_on_emulator.emulator.imds_url}
+
+    def start(queue=None):
+        queue, process = start_worker(queue, **env)
+        settings.TOKEN_TEST_QUEUE = queue
+        return queue, process
+
+    return start
+
+
+def _wait(test, condition, process=None, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        test.refresh_from_db()
+        if condition(test):
+            return test
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"worker exited: {process.stdout.read()}")
+        time.sleep(0.1)
+    pytest.fail(f"token test still {test.status} after {seconds} s")
+
+
+def test_duplicate_delivery_runs_the_chain_once(worker_on_emulator, make_tenant, portal_on_emulator):
+    queue, process = worker_on_emulator()
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    test = token_test_start(tenant=tenant, trigger="manual", actor=Actor.system("test"))
+    token_test_run.apply_async(args=[test.pk], queue=queue)  # the broker delivers the same test twice
+    _wait(test, lambda t: t.finished, process)
+    time.sleep(1)  # give the duplicate time to arrive and be refused
+    test.refresh_from_db()
+    assert (test.status, test.outcome, test.attempts) == ("succeeded", "verified", 1)
+    assert test.steps.count() == 4
+
+
+def test_a_run_killed_with_sigkill_is_recovered_by_the_reaper(worker_on_emulator, make_tenant, portal_on_emulator,
+                                                               settings):
+    portal_on_emulator.control.faults(arm={"latency_ms": 4000})
+    queue, process = worker_on_emulator()
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    test = token_test_start(tenant=tenant, trigger="manual", actor=Actor.system("test"))
+    _wait(test, lambda t: t.status == TokenTest.Status.RUNNING, process)
+    time.sleep(0.5)  # inside the slow ARM call
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    test.refresh_from_db()
+    assert test.status == "running"  # stuck: nobody will finish it...
+    portal_on_emulator.control.faults(arm={"latency_ms": 0})
+    later = timezone.now() + timezone.timedelta(seconds=settings.TOKEN_TEST_STUCK_SECONDS + 1)
+    assert token_tests_reap(now=later)["requeued"] == 1  # ...until the reaper sends it again
+    _, second = worker_on_emulator(queue)
+    _wait(test, lambda t: t.finished, second)
+    assert (test.status, test.outcome, test.attempts) == ("succeeded", "verified", 2)
