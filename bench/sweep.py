@@ -64,7 +64,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--processes", type=int, default=8, help="Celery worker processes (prefork)")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
+    parser.add_argument("--processes", type=int, default=8, help="Celery worker processes (prefork) or threads")
     parser.add_argument("--naive-tenants", type=int, default=100, help="tenants for the naive loop (rate is per tenant)")
     args = parser.parse_args()
 
@@ -84,7 +85,7 @@ def main():
         time.sleep(0.1)
     info = json.loads(info_path.read_text())
 
-    env = {**os.environ, "DJANGO_DEBUG": "1", "DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL,
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "1", "DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL,
            "ENTRA_BASE_URL": info["base_url"], "ENTRA_CA_BUNDLE": info["ca_path"], "IMDS_URL": info["imds_url"],
            "LOG_LEVEL": "WARNING"}
     os.environ.update(env)
@@ -106,12 +107,12 @@ def main():
 
     control = Control(info["base_url"], info["ca_path"])
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork", "--concurrency",
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", args.pool, "--concurrency",
          str(args.processes), "-l", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env)
     try:
         time.sleep(3)  # let the pool fork
-        print(f"tenants={args.tenants} emulator latency={args.latency_ms} ms/call worker processes={args.processes}")
+        print(f"tenants={args.tenants} emulator latency={args.latency_ms} ms/call worker: {args.pool} pool, concurrency {args.processes}")
         cold = run_sweep(control, "cold sweep (fresh worker processes)")
         warm = run_sweep(control, "warm sweep (clients, metadata and MI token cached)")
     finally:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -126,16 +126,27 @@ def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = No
         else:
             fields.update(consecutive_failures=F("consecutive_failures") + 1,
                           failing_since=Coalesce(F("failing_since"), now))
-        type(tenant).objects.filter(pk=tenant.pk).update(**fields)
         if diagnosis.outcome == TokenTest.Outcome.NOT_CONSENTED and tenant.offboarded_at:
-            type(tenant).objects.filter(pk=tenant.pk, removal_confirmed_at=None).update(removal_confirmed_at=now)
+            fields["removal_confirmed_at"] = Coalesce(F("removal_confirmed_at"), now)
+        type(tenant).objects.filter(pk=tenant.pk).update(**fields)
         if test.sweep_id:
+            # One statement: count this test, and close the sweep if it was the last one.
             Sweep.objects.filter(pk=test.sweep_id).update(
-                done=F("done") + 1, succeeded=F("succeeded") + int(verified), failed=F("failed") + int(not verified))
-            Sweep.objects.filter(pk=test.sweep_id, finished_at=None, done__gte=F("total")).update(finished_at=now)
-        audit_record(action="tokentest.finished", actor=WORKER, target_type="tokentest", target_id=str(test.pk),
-                     tenant_id=str(tenant.tenant_id),
-                     detail={"outcome": diagnosis.outcome, "code": diagnosis.code, "attempts": test.attempts})
+                done=F("done") + 1, succeeded=F("succeeded") + int(verified), failed=F("failed") + int(not verified),
+                finished_at=Case(When(finished_at=None, done__gte=F("total") - 1, then=Value(now)),
+                                 default=F("finished_at")))
+        # The trail records what changed: every test someone asked for, and a swept tenant only when its outcome
+        # differs from the last one (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000).
+        if not test.sweep_id or tenant.last_outcome != diagnosis.outcome:
+            audit_record(action="tokentest.finished", actor=WORKER, target_type="tokentest", target_id=str(test.pk),
+                         tenant_id=str(tenant.tenant_id),
+                         detail={"outcome": diagnosis.outcome, "code": diagnosis.code, "attempts": test.attempts,
+                                 "previous": tenant.last_outcome})
+        if test.sweep_id:
+            sweep = Sweep.objects.filter(pk=test.sweep_id, finished_at=now).values("total", "succeeded", "failed")
+            for counts in sweep:
+                audit_record(action="sweep.finished", actor=WORKER, target_type="sweep", target_id=str(test.sweep_id),
+                             detail=counts)
     test.refresh_from_db()
 
 
