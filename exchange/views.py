@@ -95,8 +95,9 @@ def tenant_test_now(request, pk):
     from onboarding.models import CustomerTenant
 
     tenant = get_object_or_404(CustomerTenant, pk=pk)
-    if tenant.offboarded_at:
-        messages.error(request, f"{tenant} is offboarded: token tests are stopped for it.")
+    if tenant.offboarded_at and tenant.removal_confirmed_at:
+        # Offboarded tenants are tested only to confirm the customer removed the app; after that, never again.
+        messages.error(request, f"{tenant} is offboarded and the app's removal is confirmed: it is not tested.")
         return redirect(request.POST.get("next") or reverse("exchange:tokentest-list"))
     running = selectors.tenant_running_test(tenant)
     if running:

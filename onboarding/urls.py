@@ -5,4 +5,14 @@ from onboarding import views
 app_name = "onboarding"
 urlpatterns = [
     path("customers/", views.customer_list, name="customer-list"),
+    path("customers/new/", views.customer_create, name="customer-create"),
+    path("customers/import/", views.bulk_import, name="bulk-import"),
+    path("customers/<int:pk>/", views.customer_detail, name="customer-detail"),
+    path("customers/<int:pk>/tenants/add/", views.tenant_add, name="tenant-add"),
+    path("tenants/<int:pk>/", views.tenant_detail, name="tenant-detail"),
+    path("tenants/<int:pk>/consent-link/", views.consent_link_issue, name="consent-link-issue"),
+    path("tenants/<int:pk>/offboard/", views.tenant_offboard, name="tenant-offboard"),
+    # Public: where Microsoft sends the customer's admin after consent (registered on the app as redirect URI).
+    path("consent/callback/", views.consent_callback, name="consent-callback"),
+    path("consent/progress/<str:token>/", views.consent_progress, name="consent-progress"),
 ]

@@ -1,9 +1,191 @@
-"""Views of onboarding: customers and tenants (staff), the consent landing page (public)."""
-from django.shortcuts import render
+"""Views of onboarding: customers and tenants (staff), and the public consent landing page (customers)."""
+from django.conf import settings
+from django.contrib import messages
+from django.core import signing
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
+from exchange.diagnosis import diagnose
+from exchange.models import HomeApp
+from onboarding import selectors, services
+from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
+from onboarding.models import Customer, CustomerTenant
 from portal.roles import staff_required
+from portal.services import Actor, audit_record, client_ip
+
+PAGE_SIZE = 25
+PROGRESS_SALT = "consent-progress"
 
 
 @staff_required("view")
 def customer_list(request):
-    return render(request, "onboarding/customer_list.html", {"customers": []})
+    search = request.GET.get("q", "").strip()[:100]
+    page = Paginator(selectors.customers(search=search), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "search": search, "has_home_app": HomeApp.objects.exists()}
+    if request.htmx and request.htmx.target == "customer-rows":
+        return render(request, "onboarding/customer_list.html#rows", context)
+    return render(request, "onboarding/customer_list.html", context)
+
+
+@staff_required("operate")
+def customer_create(request):
+    form = CustomerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = services.customer_create(actor=Actor.staff(request.user), created_by=request.user,
+                                                **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Customer {customer} created. Now add its tenant.")
+            return redirect("onboarding:customer-detail", pk=customer.pk)
+    return render(request, "onboarding/customer_form.html", {"form": form})
+
+
+@staff_required("view")
+def customer_detail(request, pk):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = TenantAddForm()
+    return render(request, "onboarding/customer_detail.html", {
+        "customer": customer, "tenants": customer.tenants.select_related("home_app"), "form": form,
+        "has_home_app": HomeApp.objects.exists()})
+
+
+@staff_required("operate")
+@require_POST
+def tenant_add(request, pk):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = TenantAddForm(request.POST)
+    if form.is_valid():
+        try:
+            tenant = services.tenant_add(customer=customer, domain_or_id=form.cleaned_data["domain_or_id"],
+                                         home_app=form.cleaned_data["home_app"], cloud=form.cleaned_data["cloud"],
+                                         actor=Actor.staff(request.user))
+        except ValidationError as exc:
+            for message in exc.message_dict.get("domain_or_id", exc.messages):
+                form.add_error("domain_or_id", message)
+        else:
+            messages.success(request, f"Tenant {tenant} ({tenant.tenant_id}) added. Next: issue its consent link.")
+            return redirect("onboarding:tenant-detail", pk=tenant.pk)
+    response = render(request, "onboarding/customer_detail.html", {
+        "customer": customer, "tenants": customer.tenants.select_related("home_app"), "form": form,
+        "has_home_app": True})
+    response.status_code = 400
+    return response
+
+
+@staff_required("view")
+def tenant_detail(request, pk):
+    tenant = get_object_or_404(CustomerTenant.objects.select_related("customer", "home_app"), pk=pk)
+    last_test = tenant.token_tests.order_by("-queued_at").first()
+    return render(request, "onboarding/tenant_detail.html", {
+        "tenant": tenant, "timeline": selectors.tenant_timeline(tenant), "link": selectors.current_link(tenant),
+        "next_step": selectors.NEXT_STEPS[tenant.status], "last_test": last_test,
+        "last_diagnosis": diagnose(last_test) if last_test else None,
+        "redirect_uri": services.consent_redirect_uri(),
+        "redirect_registered": services.consent_redirect_uri() in (tenant.home_app.redirect_uris or [])})
+
+
+@staff_required("operate")
+@require_POST
+def consent_link_issue(request, pk):
+    tenant = get_object_or_404(CustomerTenant.objects.select_related("customer", "home_app"), pk=pk)
+    try:
+        link, url = services.consent_link_issue(tenant=tenant, actor=Actor.staff(request.user),
+                                                issued_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("onboarding:tenant-detail", pk=tenant.pk)
+    # The URL carries the state, which is stored only as a hash: this page is the only time it is shown.
+    response = render(request, "onboarding/consent_link_issued.html", {
+        "tenant": tenant, "link": link, "url": url, "brand": settings.PORTAL_BRAND_NAME})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@staff_required("operate")
+def tenant_offboard(request, pk):
+    tenant = get_object_or_404(CustomerTenant.objects.select_related("customer", "home_app"), pk=pk)
+    if request.method == "POST":
+        services.tenant_offboard(tenant=tenant, actor=Actor.staff(request.user))
+        messages.success(request, f"{tenant} is offboarded: token tests stopped and open consent links revoked.")
+        return redirect("onboarding:tenant-detail", pk=tenant.pk)
+    return render(request, "onboarding/tenant_offboard.html", {"tenant": tenant})
+
+
+@staff_required("operate")
+def bulk_import(request):
+    form = BulkImportForm(request.POST or None, request.FILES or None)
+    rows = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            rows = services.bulk_import(data=form.cleaned_data["file"].read(), home_app=form.cleaned_data["home_app"],
+                                        actor=Actor.staff(request.user), created_by=request.user)
+        except ValidationError as exc:
+            form.add_error("file", exc)
+    return render(request, "onboarding/bulk_import.html", {
+        "form": form, "rows": rows, "created": sum(r.ok for r in rows or []),
+        "refused": sum(not r.ok for r in rows or [])}, status=400 if form.errors else 200)
+
+
+# --- public: the consent landing page ------------------------------------------------------------------------------
+def _brand():
+    return {"brand": settings.PORTAL_BRAND_NAME, "logo": settings.PORTAL_BRAND_LOGO_URL,
+            "contact": settings.PORTAL_CONTACT_EMAIL}
+
+
+def _rate_limited(ip: str | None) -> bool:
+    minute = int(timezone.now().timestamp() // 60)
+    key = f"consent-rl:{ip}:{minute}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count == settings.CONSENT_RATE_LIMIT + 1:  # audited once per minute and address, not once per request
+        audit_record(action="consent.rate_limited", actor=Actor.customer(ip), ip=ip)
+    return count > settings.CONSENT_RATE_LIMIT
+
+
+@never_cache
+@require_GET
+def consent_callback(request):
+    ip = client_ip(request)
+    if _rate_limited(ip):
+        response = render(request, "onboarding/consent_landing.html",
+                          {**_brand(), "kind": "rate_limited", "params": {}}, status=429)
+        response["Retry-After"] = "60"
+        return response
+    result = services.consent_callback_accept(query=request.GET, ip=ip)
+    context = {**_brand(), "kind": result.kind, "params": result.params, "link": result.link,
+               "tenant": result.link.tenant if result.link else None}
+    if result.kind == "accepted":
+        context["progress_url"] = signing.dumps(result.link.pk, salt=PROGRESS_SALT)
+        context["test"] = result.test
+    return render(request, "onboarding/consent_landing.html", context, status=result.status_code)
+
+
+@never_cache
+@require_GET
+def consent_progress(request, token):
+    """The verification's live status for the customer (an unguessable, expiring URL; no login)."""
+    try:
+        link_id = signing.loads(token, salt=PROGRESS_SALT, max_age=24 * 3600)
+    except signing.BadSignature:
+        return render(request, "onboarding/consent_landing.html", {**_brand(), "kind": "progress_expired",
+                                                                   "params": {}}, status=404)
+    link = get_object_or_404(services.ConsentLink.objects.select_related("verification", "tenant"), pk=link_id)
+    test = link.verification
+    context = {**_brand(), "test": test, "progress_url": token, "diagnosis": diagnose(test) if test else None,
+               "tenant": link.tenant}
+    if request.htmx:
+        response = render(request, "onboarding/consent_landing.html#progress", context)
+        return HttpResponseStopPolling(response.content) if test is None or test.finished else response
+    return render(request, "onboarding/consent_landing.html", {**context, "kind": "accepted", "params": {}})

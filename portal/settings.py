@@ -188,6 +188,13 @@ REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 120.0)
 PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 PORTAL_BRAND_NAME = env("PORTAL_BRAND_NAME", "Contoso MSSP")
 PORTAL_BRAND_LOGO_URL = env("PORTAL_BRAND_LOGO_URL", "")
+PORTAL_CONTACT_EMAIL = env("PORTAL_CONTACT_EMAIL", "")  # shown to customers on the consent landing page
+CONSENT_LINK_TTL_DAYS = env_int("CONSENT_LINK_TTL_DAYS", 7)
+CONSENT_RATE_LIMIT = env_int("CONSENT_RATE_LIMIT", 20)  # consent callbacks per client IP and minute
+
+# Django's cache (the consent page's rate limit): Redis when REDIS_CACHE_URL is set, else in-process memory.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_CACHE_URL")}
+          if env("REDIS_CACHE_URL") else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BEAT_SCHEDULE.update({
     "token-test-sweep": {"task": "exchange.sweep_scheduled", "schedule": SWEEP_INTERVAL_MINUTES * 60},

@@ -26,11 +26,16 @@ def test_only_operators_and_admins_may_test_now(staff_clients, make_tenant):
 
 
 @pytest.mark.django_db
-def test_offboarded_tenant_is_not_tested(staff_clients, make_tenant):
+def test_offboarded_tenant_is_tested_only_to_confirm_removal(staff_clients, make_tenant):
     tenant = make_tenant(offboarded_at=timezone.now())
-    response = staff_clients["operator"].post(reverse("exchange:tenant-test-now", kwargs={"pk": tenant.pk}),
-                                              follow=True)
-    assert b"offboarded" in response.content and not TokenTest.objects.exists()
+    url = reverse("exchange:tenant-test-now", kwargs={"pk": tenant.pk})
+    staff_clients["operator"].post(url)
+    assert TokenTest.objects.filter(tenant=tenant).count() == 1
+    TokenTest.objects.update(status="failed")
+    tenant.removal_confirmed_at = timezone.now()
+    tenant.save()
+    response = staff_clients["operator"].post(url, follow=True)
+    assert b"removal is confirmed" in response.content and TokenTest.objects.count() == 1
 
 
 @pytest.mark.django_db

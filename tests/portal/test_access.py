@@ -15,6 +15,15 @@ ACCESS = {
     "portal:audit-verify": "audit",
     "portal:audit-export": "audit",
     "onboarding:customer-list": "view",
+    "onboarding:customer-create": "operate",
+    "onboarding:bulk-import": "operate",
+    "onboarding:customer-detail": "view",
+    "onboarding:tenant-add": "post-only",
+    "onboarding:tenant-detail": "view",
+    "onboarding:consent-link-issue": "post-only",
+    "onboarding:tenant-offboard": "operate",
+    "onboarding:consent-callback": "public",
+    "onboarding:consent-progress": "public",
     "exchange:identities": "view",
     "exchange:tokentest-list": "view",
     "exchange:tokentest-detail": "view",
@@ -25,9 +34,18 @@ ACCESS = {
 
 # URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).
 URL_KWARGS: dict = {
+    "onboarding:customer-detail": lambda: {"pk": _tenant().customer_id},
+    "onboarding:tenant-detail": lambda: {"pk": _tenant().pk},
+    "onboarding:tenant-offboard": lambda: {"pk": _tenant().pk},
     "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
     "exchange:sweep-detail": lambda: {"pk": _sweep().pk},
 }
+
+
+def _tenant():
+    from onboarding.models import CustomerTenant
+
+    return CustomerTenant.objects.first()
 
 
 def _token_test():

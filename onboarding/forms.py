@@ -1,0 +1,45 @@
+"""Forms of onboarding: customers, adding a tenant by domain or id, bulk import."""
+from django import forms
+
+from exchange.clouds import CLOUD_CHOICES
+from exchange.models import HomeApp
+from onboarding.models import Customer
+
+
+class CustomerForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = ["name", "contact_name", "contact_email", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+
+class TenantAddForm(forms.Form):
+    domain_or_id = forms.CharField(
+        label="Domain or tenant id", max_length=255,
+        help_text="A verified domain of the customer's tenant (e.g. fabrikam.com) — or its tenant id if you have it.",
+        widget=forms.TextInput(attrs={"placeholder": "fabrikam.com"}))
+    home_app = forms.ModelChoiceField(queryset=HomeApp.objects.all(), label="Home app")
+    cloud = forms.ChoiceField(choices=[("", "Same as the home app"), *CLOUD_CHOICES], required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        apps = HomeApp.objects.all()
+        if apps.count() == 1:
+            self.fields["home_app"].initial = apps.first()
+
+
+class BulkImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV with a header row: customer,domain_or_tenant_id (at most 500 rows).")
+    home_app = forms.ModelChoiceField(queryset=HomeApp.objects.all())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        apps = HomeApp.objects.all()
+        if apps.count() == 1:
+            self.fields["home_app"].initial = apps.first()
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > 1_000_000:
+            raise forms.ValidationError("The file is larger than 1 MB.")
+        return upload

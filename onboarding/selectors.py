@@ -1,0 +1,42 @@
+"""Reads of onboarding: customers, a tenant's timeline and the next step its status calls for."""
+from django.db.models import Count, Q, QuerySet
+
+from onboarding.models import ConsentLink, Customer, CustomerTenant
+from portal.models import AuditEvent
+
+
+def customers(*, search: str = "") -> QuerySet[Customer]:
+    found = Customer.objects.annotate(
+        tenant_count=Count("tenants"),
+        verified_count=Count("tenants", filter=Q(tenants__last_outcome="verified", tenants__offboarded_at=None)))
+    if search:
+        found = found.filter(Q(name__icontains=search) | Q(tenants__primary_domain__icontains=search)
+                             | Q(tenants__tenant_id__icontains=search)).distinct()
+    return found.order_by("name")
+
+
+def tenant_timeline(tenant: CustomerTenant, limit: int = 60) -> list[dict]:
+    """Everything that happened to a tenant, newest first: audit events and token tests, merged."""
+    items = [{"at": e.at, "kind": "audit", "event": e} for e in
+             AuditEvent.objects.filter(tenant_id=str(tenant.tenant_id)).exclude(action="tokentest.finished")
+             .order_by("-seq")[:limit]]
+    items += [{"at": t.finished_at or t.queued_at, "kind": "test", "test": t} for t in
+              tenant.token_tests.order_by("-queued_at")[:limit]]
+    return sorted(items, key=lambda item: item["at"], reverse=True)[:limit]
+
+
+def current_link(tenant: CustomerTenant) -> ConsentLink | None:
+    return tenant.consent_links.order_by("-issued_at").first()
+
+
+NEXT_STEPS = {
+    "draft": "Issue a consent link and send it to the customer's administrator.",
+    "invited": "Waiting for the customer's administrator to consent. Re-issue the link if it expired or was lost.",
+    "consent_received": "Consent received: the verification token test is running.",
+    "verified": "Nothing to do: access works. Sweeps keep testing it.",
+    "no_role": "Ask the customer's administrator to assign the agreed Azure role (e.g. Reader) to the app on the "
+               "subscriptions, then press Test now.",
+    "failing": "The last token test failed: open it for the diagnosis and the fix.",
+    "declined": "The administrator declined (or could not) consent. Talk to them, then issue a new link.",
+    "offboarded": "Offboarded: token tests stopped. The customer should delete the app from their tenant.",
+}
