@@ -89,7 +89,9 @@ def tenant_detail(request, pk):
         "next_step": selectors.NEXT_STEPS[tenant.status], "last_test": last_test,
         "last_diagnosis": diagnose(last_test) if last_test else None,
         "redirect_uri": services.consent_redirect_uri(),
-        "redirect_registered": services.consent_redirect_uri() in (tenant.home_app.redirect_uris or [])})
+        # Known only once the inventory has read the app from Graph.
+        "redirect_registered": not tenant.home_app.graph_synced_at
+        or services.consent_redirect_uri() in (tenant.home_app.redirect_uris or [])})
 
 
 @staff_required("operate")

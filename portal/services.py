@@ -94,7 +94,7 @@ def staff_user_create(*, username: str, role: str, password: str, email: str = "
         user.set_password(password)
         user.full_clean()
         user.save()
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])  # get_or_create: a flushed test database
         audit_record(
             action="staff.created",
             actor=actor or Actor.system("manage.py"),
