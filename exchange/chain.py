@@ -100,7 +100,7 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
     cloud = CLOUDS[app.cloud]
     try:
         client = _client_for(app=app, identity=identity, tenant_id=tenant_id, login_base=cloud.login_base,
-                             audience=audience or cloud.exchange_audience)
+                             audience=audience or app.exchange_audience)
         return entra.client_credentials(client, scope).result
     except imds.ImdsError as exc:
         return {"error": f"imds_{exc.code}", "error_description": exc.message, "error_codes": []}
@@ -118,8 +118,7 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
         reuse_home_proof: bool = False) -> ChainResult:
     """Run the chain once. Never raises for a failure of Microsoft's side: it becomes a failed step."""
     steps: list[ChainStep] = []
-    app_cloud = CLOUDS[app.cloud]
-    audience = app_cloud.exchange_audience
+    audience = app.exchange_audience
 
     # 1. Managed-identity token from IMDS (cached by MSAL while fresh: one IMDS call per worker process).
     with _Step(steps, "imds") as step:

@@ -123,3 +123,19 @@ def reset_clients() -> None:
     with _lock:
         _apps.clear()
         _http_cache.clear()
+
+
+def oidc_discovery_problem(issuer: str) -> str | None:
+    """For an "other issuer" FIC: does `{issuer}/.well-known/openid-configuration` answer and name the same issuer?"""
+    try:
+        response = entra_session().get(f"{issuer.rstrip('/')}/.well-known/openid-configuration", timeout=5)
+        body = response.json() if response.status_code == 200 else {}
+    except (requests.RequestException, ValueError) as exc:
+        return f"no answer from {issuer} ({type(exc).__name__})"
+    if response.status_code != 200:
+        return f"{issuer}/.well-known/openid-configuration answered HTTP {response.status_code}"
+    if body.get("issuer", "").rstrip("/") != issuer.rstrip("/"):
+        return f"the document names the issuer {body.get('issuer')!r}"
+    if not body.get("jwks_uri"):
+        return "the document has no jwks_uri"
+    return None

@@ -23,6 +23,10 @@ class HomeApp(models.Model):
         "ARM probe", max_length=600, blank=True,
         help_text="Empty: list subscriptions. Otherwise an ARM resource id to GET (e.g. /subscriptions/…).",
     )
+    mi_audience = models.CharField(
+        "managed-identity token audience", max_length=600, blank=True,
+        help_text="Empty: the cloud's exchange audience (api://AzureADTokenExchange). An older setup's custom "
+                  "Application ID URI audience goes here, so the workers request their token for it.")
     verify_home_token = models.BooleanField(
         "also prove the FIC in the home tenant", default=True,
         help_text="Adds one home-tenant token request to each test; tells a FIC problem from a consent problem.",
@@ -44,6 +48,10 @@ class HomeApp(models.Model):
     @property
     def cloud_info(self):
         return CLOUDS[self.cloud]
+
+    @property
+    def exchange_audience(self) -> str:
+        return self.mi_audience or CLOUDS[self.cloud].exchange_audience
 
 
 class ManagedIdentity(models.Model):

@@ -24,3 +24,12 @@ def sweep_scheduled() -> None:
 @shared_task(name="exchange.token_tests_reap", acks_late=True)
 def token_tests_reap() -> None:
     services.token_tests_reap()
+
+
+@shared_task(name="exchange.fic_inventory_sync_all", acks_late=True)
+def fic_inventory_sync_all() -> None:
+    from exchange.inventory import fic_inventory_sync
+    from exchange.models import HomeApp
+
+    for app in HomeApp.objects.all():
+        fic_inventory_sync(app=app, actor=Actor.system("beat"))
