@@ -28,7 +28,7 @@ class Finding:
 
 def _is_guid(value: str) -> bool:
     try:
-        return str(uuid.UUID(value)) == value.lower() and len(value) == 36
+        return str(uuid.UUID(value)) == value  # lower-case canonical form, as Entra gives principal ids
     except ValueError:
         return False
 
@@ -160,7 +160,7 @@ def lint_app(app, *, fics, identities, portal_redirect_uri: str, discovery=None)
         findings.append(Finding("fic_near_limit", WARNING, f"{len(live)} FICs: close to Entra's limit of 20.",
                                 "Delete FICs that are no longer used."))
     for identity in identities:
-        if not identity.in_use or identity.cloud != app.cloud or identity.tenant_id != app.home_tenant_id:
+        if not identity.in_use or identity.cloud != app.cloud or str(identity.tenant_id) != str(app.home_tenant_id):
             continue
         trusted = any(f.subject == str(identity.principal_id) and f.issuer == cloud.issuer(str(identity.tenant_id))
                       and list(f.audiences) == [app.exchange_audience] for f in live)
