@@ -24,6 +24,7 @@ class Finding:
     fix: str
     fic_id: int | None = None
     action: str = ""  # "create_fic" when the portal can fix it itself
+    identity_id: int | None = None
 
 
 def _is_guid(value: str) -> bool:
@@ -136,6 +137,12 @@ def lint_app(app, *, fics, identities, portal_redirect_uri: str, discovery=None)
                                     "Application.Read.All (or Application.ReadWrite.OwnedBy as an owner of itself).",
                                     "Grant the Graph application permission Application.Read.All (admin consent in "
                                     "the home tenant), then sync again."))
+        elif code in ("AADSTS70021", "AADSTS700211", "AADSTS700212", "AADSTS700213"):
+            findings.append(Finding("identity_untrusted", ERROR, "The workers' identity has no working FIC on the app "
+                                    f"({code}): the portal cannot read Graph with it, and every exchange will fail "
+                                    "with AADSTS70021.", "Create the FIC in the Entra admin center (App registrations "
+                                    "→ the app → Certificates & secrets → Federated credentials → Managed identity) "
+                                    "for the identity the workers use, then sync again."))
         elif code == "Request_ResourceNotFound" or app.graph_error.get("status") == 404:
             findings.append(Finding("graph_not_found", ERROR, f"Graph has no app with client id {app.client_id} in "
                                     f"tenant {app.home_tenant_id}.", "Check the client id and home tenant."))
@@ -167,7 +174,7 @@ def lint_app(app, *, fics, identities, portal_redirect_uri: str, discovery=None)
         if not trusted and app.graph_synced_at:
             findings.append(Finding("identity_untrusted", ERROR, f"No FIC trusts {identity.name}, the identity the "
                                     "workers use: every exchange will fail with AADSTS70021.",
-                                    "Create the FIC for it.", action="create_fic"))
+                                    "Create the FIC for it.", action="create_fic", identity_id=identity.pk))
     per_fic = {f.pk: lint_fic(f, app=app, identities=identities, siblings=live, discovery=discovery) for f in live}
     return findings, per_fic
 

@@ -5,6 +5,13 @@ from exchange import views
 app_name = "exchange"
 urlpatterns = [
     path("identities/", views.identities, name="identities"),
+    path("identities/apps/new/", views.homeapp_form, name="homeapp-create"),
+    path("identities/apps/<int:pk>/", views.homeapp_form, name="homeapp-edit"),
+    path("identities/apps/<int:pk>/sync/", views.homeapp_sync, name="homeapp-sync"),
+    path("identities/identities/new/", views.identity_form, name="identity-create"),
+    path("identities/identities/<int:pk>/", views.identity_form, name="identity-edit"),
+    path("identities/apps/<int:app_pk>/fics/new/<int:identity_pk>/", views.fic_create, name="fic-create"),
+    path("identities/fics/<int:pk>/delete/", views.fic_delete, name="fic-delete"),
     path("token-tests/", views.tokentest_list, name="tokentest-list"),
     path("token-tests/<int:pk>/", views.tokentest_detail, name="tokentest-detail"),
     path("tenants/<int:pk>/test-now/", views.tenant_test_now, name="tenant-test-now"),

@@ -13,7 +13,7 @@ from exchange import selectors, services
 from exchange.diagnosis import CONSENT, HOME_APP, INVENTORY, TENANT, WORKER, diagnose
 from exchange.models import Sweep, TokenTest
 from portal.roles import staff_required
-from portal.services import Actor
+from portal.services import Actor, audit_record
 
 PAGE_SIZE = 50
 
@@ -31,11 +31,6 @@ class TokenTestFilterForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["tenant"].queryset = CustomerTenant.objects.select_related("customer")
-
-
-@staff_required("view")
-def identities(request):
-    return render(request, "exchange/identities.html", {})
 
 
 def fix_url(diagnosis, tenant) -> str:
@@ -134,3 +129,140 @@ def sweep_detail(request, pk):
         return HttpResponseStopPolling(response.content) if not sweep.running else response
     context["failures"] = sweep.tests.filter(status=TokenTest.Status.FAILED).select_related("tenant")[:50]
     return render(request, "exchange/sweep_detail.html", context)
+
+
+# --- identities & credentials ---------------------------------------------------------------------------------------
+def _discovery_cached(issuer: str):
+    from django.core.cache import cache
+
+    from exchange.entra import oidc_discovery_problem
+
+    key = f"oidc-discovery:{issuer}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = oidc_discovery_problem(issuer) or ""
+        cache.set(key, cached, 600)
+    return cached or None
+
+
+@staff_required("view")
+def identities(request):
+    from exchange.lint import lint_app, worst
+    from exchange.models import HomeApp, ManagedIdentity
+    from onboarding.services import consent_redirect_uri
+
+    identities = list(ManagedIdentity.objects.all())
+    apps = []
+    for app in HomeApp.objects.prefetch_related("credentials"):
+        fics = [f for f in app.credentials.all() if f.removed_at is None]
+        findings, per_fic = lint_app(app, fics=fics, identities=identities, portal_redirect_uri=consent_redirect_uri(),
+                                     discovery=_discovery_cached)
+        everything = findings + [f for items in per_fic.values() for f in items]
+        apps.append({"app": app, "findings": findings, "fics": [(f, per_fic[f.pk]) for f in fics],
+                     "status": worst(everything),
+                     "first": next((f for f in everything if f.severity == "error"), None),
+                     "worker_identity": selectors.worker_identity(app),
+                     "removed": [f for f in app.credentials.all() if f.removed_at]})
+    return render(request, "exchange/identities.html", {"apps": apps, "identities": identities})
+
+
+def _model_form(request, form_class, instance, *, create, title, label):
+    form = form_class(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        actor = Actor.staff(request.user)
+        if instance is None:
+            obj = create(actor=actor, **{f: form.cleaned_data[f] for f in form.Meta.fields})
+        else:
+            obj = form.save()
+            audit_record(action=f"{label}.updated", actor=actor, target_type=label, target_id=str(obj.pk),
+                         detail={"fields": sorted(form.changed_data)})
+        messages.success(request, f"{obj} saved.")
+        return redirect("exchange:identities")
+    return render(request, "exchange/object_form.html", {"form": form, "title": title}, status=400 if form.errors else 200)
+
+
+@staff_required("administer")
+def homeapp_form(request, pk=None):
+    from exchange.forms import HomeAppForm
+    from exchange.models import HomeApp
+
+    instance = get_object_or_404(HomeApp, pk=pk) if pk else None
+    return _model_form(request, HomeAppForm, instance, create=services.home_app_create, label="homeapp",
+                       title=f"Edit {instance}" if instance else "Register the home app")
+
+
+@staff_required("administer")
+def identity_form(request, pk=None):
+    from exchange.forms import ManagedIdentityForm
+    from exchange.models import ManagedIdentity
+
+    instance = get_object_or_404(ManagedIdentity, pk=pk) if pk else None
+    return _model_form(request, ManagedIdentityForm, instance, create=services.managed_identity_create,
+                       label="identity", title=f"Edit {instance}" if instance else "Register a managed identity")
+
+
+@staff_required("operate")
+@require_POST
+def homeapp_sync(request, pk):
+    from exchange.inventory import fic_inventory_sync
+    from exchange.models import HomeApp
+
+    app = get_object_or_404(HomeApp, pk=pk)
+    result = fic_inventory_sync(app=app, actor=Actor.staff(request.user))
+    if "error" in result:
+        messages.error(request, f"Graph could not be read: {result['error'].get('code')} — see the findings below.")
+    else:
+        summary = ", ".join(f"{len(v)} {k}" for k, v in result.items() if v) or "no change"
+        messages.success(request, f"{app} read from Graph: {summary}.")
+    return redirect("exchange:identities")
+
+
+@staff_required("administer")
+def fic_create(request, app_pk, identity_pk):
+    from exchange.inventory import InventoryError, fic_body_for
+    from exchange.inventory import fic_create as create
+    from exchange.models import HomeApp, ManagedIdentity
+
+    app = get_object_or_404(HomeApp, pk=app_pk)
+    identity = get_object_or_404(ManagedIdentity, pk=identity_pk)
+    body = fic_body_for(app=app, identity=identity)
+    if request.method == "POST":
+        try:
+            fic = create(app=app, identity=identity, actor=Actor.staff(request.user))
+        except InventoryError as exc:
+            hint = (" The portal reads Graph with the workers' own identity: when that identity has no working FIC, "
+                    "create this one in the Entra admin center (App registrations → the app → Certificates & secrets "
+                    "→ Federated credentials) with the values shown." if "70021" in str(exc) else "")
+            messages.error(request, f"{exc}{hint}")
+        else:
+            messages.success(request, f"FIC {fic.name} created. Entra takes a few minutes to accept it: token tests "
+                                      "failing with AADSTS70021 meanwhile are labelled 'propagating' and retried.")
+            return redirect("exchange:identities")
+    import json
+
+    return render(request, "exchange/fic_confirm.html", {
+        "app": app, "identity": identity, "action": "create", "method": "POST",
+        "url": f"{app.cloud_info.graph_url}/v1.0/applications/{app.object_id or '{object id}'}/federatedIdentityCredentials",
+        "body": json.dumps(body, indent=2)})
+
+
+@staff_required("administer")
+def fic_delete(request, pk):
+    from exchange.inventory import InventoryError
+    from exchange.inventory import fic_delete as delete
+    from exchange.models import FederatedCredential
+
+    fic = get_object_or_404(FederatedCredential.objects.select_related("home_app"), pk=pk, removed_at=None)
+    if request.method == "POST":
+        try:
+            delete(credential=fic, actor=Actor.staff(request.user))
+        except InventoryError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"FIC {fic.name} deleted.")
+            return redirect("exchange:identities")
+    app = fic.home_app
+    return render(request, "exchange/fic_confirm.html", {
+        "app": app, "fic": fic, "action": "delete", "method": "DELETE",
+        "url": f"{app.cloud_info.graph_url}/v1.0/applications/{app.object_id}/federatedIdentityCredentials/{fic.graph_id}",
+        "body": ""})

@@ -25,6 +25,13 @@ ACCESS = {
     "onboarding:consent-callback": "public",
     "onboarding:consent-progress": "public",
     "exchange:identities": "view",
+    "exchange:homeapp-create": "administer",
+    "exchange:homeapp-edit": "administer",
+    "exchange:homeapp-sync": "post-only",
+    "exchange:identity-create": "administer",
+    "exchange:identity-edit": "administer",
+    "exchange:fic-create": "administer",
+    "exchange:fic-delete": "administer",
     "exchange:tokentest-list": "view",
     "exchange:tokentest-detail": "view",
     "exchange:tenant-test-now": "post-only",
@@ -34,12 +41,31 @@ ACCESS = {
 
 # URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).
 URL_KWARGS: dict = {
+    "exchange:homeapp-edit": lambda: {"pk": _tenant().home_app_id},
+    "exchange:identity-edit": lambda: {"pk": _identity().pk},
+    "exchange:fic-create": lambda: {"app_pk": _tenant().home_app_id, "identity_pk": _identity().pk},
+    "exchange:fic-delete": lambda: {"pk": _fic().pk},
     "onboarding:customer-detail": lambda: {"pk": _tenant().customer_id},
     "onboarding:tenant-detail": lambda: {"pk": _tenant().pk},
     "onboarding:tenant-offboard": lambda: {"pk": _tenant().pk},
     "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
     "exchange:sweep-detail": lambda: {"pk": _sweep().pk},
 }
+
+
+def _identity():
+    from exchange.models import ManagedIdentity
+
+    return ManagedIdentity.objects.first() or ManagedIdentity.objects.create(
+        name="w", client_id="33333333-3333-4333-8333-333333333333", principal_id="44444444-4444-4444-8444-444444444444",
+        tenant_id="11111111-1111-4111-8111-111111111111")
+
+
+def _fic():
+    from exchange.models import FederatedCredential
+
+    return FederatedCredential.objects.first() or FederatedCredential.objects.create(
+        home_app=_tenant().home_app, graph_id="g", name="n", issuer="i", subject="s", audiences=["a"])
 
 
 def _tenant():
