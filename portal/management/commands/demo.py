@@ -53,7 +53,8 @@ class Command(BaseCommand):
             children.append(subprocess.Popen([py, "manage.py", "runserver", addr, "--noreload"], env=env))
             self.stdout.write(self.style.SUCCESS(f"\n  Portal:  http://{addr}/"))
             self.stdout.write(f"  Sign in: demo / {DEMO_PASSWORD}  (admin; also viewer, operator, auditor with the same "
-                              "password)\n  Stop:    Ctrl-C\n")
+                              "password)\n  Try:     Customers → Add a customer → tenant northwind.example → issue the "
+                              "consent link → open it → Accept\n  Stop:    Ctrl-C\n")
             while all(child.poll() is None for child in children):
                 time.sleep(1)
             self.stderr.write("A demo process stopped; stopping the others.")
@@ -82,5 +83,31 @@ class Command(BaseCommand):
         from exchange.demo import demo_environment, demo_seed
 
         extra = demo_environment(info)
-        demo_seed(info)
+        # This process talks to the emulator too (discovery, Graph): point its settings there.
+        settings.ENTRA_BASE_URL, settings.ENTRA_CA_BUNDLE, settings.IMDS_URL = (
+            extra["ENTRA_BASE_URL"], extra["ENTRA_CA_BUNDLE"], extra["IMDS_URL"])
+        app, _identity = demo_seed(info)
+        self._demo_customers(app)
         return extra
+
+    def _demo_customers(self, app):
+        """Two customers already consented (one with a role, one without), so the dashboard has something to
+        show; Northwind and Woodgrove are left for you to onboard through the consent flow."""
+        from django.utils import timezone
+
+        from exchange.inventory import fic_inventory_sync
+        from exchange.models import Sweep
+        from exchange.services import sweep_start
+        from onboarding.models import Customer, CustomerTenant
+        from onboarding.services import customer_create, tenant_add
+        from portal.services import Actor
+
+        actor = Actor.system("demo")
+        fic_inventory_sync(app=app, actor=actor)
+        if Customer.objects.exists():
+            return
+        for name, domain in [("Fabrikam", "fabrikam.example"), ("Tailspin Toys", "tailspin.example")]:
+            tenant = tenant_add(customer=customer_create(name=name, actor=actor), domain_or_id=domain, home_app=app,
+                                actor=actor)
+            CustomerTenant.objects.filter(pk=tenant.pk).update(consent_received_at=timezone.now())
+        sweep_start(trigger=Sweep.Trigger.MANUAL, actor=actor)
