@@ -87,12 +87,13 @@ def main():
 
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "1", "DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL,
            "ENTRA_BASE_URL": info["base_url"], "ENTRA_CA_BUNDLE": info["ca_path"], "IMDS_URL": info["imds_url"],
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "REDIS_CACHE_URL": BROKER_URL.rsplit("/", 1)[0] + "/13"}
     os.environ.update(env)
     ensure_database()
     import redis
 
     redis.Redis.from_url(BROKER_URL).flushdb()
+    redis.Redis.from_url(env["REDIS_CACHE_URL"]).flushdb()
     import django
 
     django.setup()

@@ -33,6 +33,25 @@ def _retry_after(response) -> float | None:
         return None
 
 
+DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
+DISCOVERY_TTL = 3600
+
+
+def _cached_discovery(url: str):
+    """A tenant's discovery document from Django's cache (Redis in production): public and stable, so one worker's
+    fetch serves every worker process instead of each process asking Entra once per tenant (MSAL's own cache is
+    per process)."""
+    from django.core.cache import cache
+
+    body = cache.get(f"oidc:{url}")
+    if body is None:
+        return None
+    response = requests.Response()
+    response.status_code, response._content, response.url = 200, body, url
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
 class RecordingSession(requests.Session):
     def __init__(self):
         super().__init__()
@@ -42,11 +61,20 @@ class RecordingSession(requests.Session):
 
     def request(self, method, url, *args, **kwargs):
         kwargs.setdefault("timeout", settings.ENTRA_HTTP_TIMEOUT)
+        discovery = method == "GET" and url.endswith(DISCOVERY_SUFFIX) and "/v2.0/" in url
+        if discovery:
+            cached = _cached_discovery(url)
+            if cached is not None:
+                return cached
         record = wire()
         record.requests += 1
         record.status = record.retry_after = None
         response = super().request(method, url, *args, **kwargs)
         record.status, record.retry_after = response.status_code, _retry_after(response)
+        if discovery and response.status_code == 200:
+            from django.core.cache import cache
+
+            cache.set(f"oidc:{url}", response.content, DISCOVERY_TTL)
         return response
 
 

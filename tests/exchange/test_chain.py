@@ -206,3 +206,17 @@ def test_demo_seed_is_idempotent(portal_on_emulator):
     app, identity = demo_seed(portal_on_emulator.info)
     assert (app.pk, identity.pk) == (portal_on_emulator.app.pk, portal_on_emulator.identity.pk)
     assert copy.copy(app.client_id) and str(identity.principal_id) == demo.MI_PRINCIPAL_ID
+
+
+def test_a_tenants_discovery_is_fetched_once_for_all_worker_processes(portal_on_emulator, make_tenant,
+                                                                      django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    cache.clear()
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    assert _run(tenant, django_capture_on_commit_callbacks).outcome == "verified"
+    chain.reset_clients()  # as a second worker process would start: no MSAL client, no MSAL cache
+    portal_on_emulator.control.reset_requests()
+    assert _run(tenant, django_capture_on_commit_callbacks).outcome == "verified"
+    counts = portal_on_emulator.control.requests()["by_endpoint"]
+    assert "discovery" not in counts and counts["token"] == 2
