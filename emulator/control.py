@@ -42,6 +42,14 @@ class Control:
     def add_role(self, *, tenant: str, app_id: str, subscription_id: str, role: str = "Reader") -> dict:
         return self._post("roles/add", tenant=tenant, app_id=app_id, subscription_id=subscription_id, role=role)
 
+    def disable_service_principal(self, *, tenant: str, app_id: str, on: bool = True) -> dict:
+        """The customer disables the enterprise application: AADSTS500014."""
+        return self._post("service-principals/disable", tenant=tenant, app_id=app_id, on=on)
+
+    def block_by_conditional_access(self, *, tenant: str, app_id: str, on: bool = True) -> dict:
+        """A Conditional Access policy of the customer blocks the app: AADSTS53003."""
+        return self._post("conditional-access/block", tenant=tenant, app_id=app_id, on=on)
+
     def disable_app(self, *, app_id: str, disabled: bool = True) -> dict:
         return self._post("apps/disable", app_id=app_id, disabled=disabled)
 

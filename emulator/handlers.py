@@ -266,7 +266,7 @@ def token(emu, tenant_name: str, body: bytes):
         if assertion_cloud and assertion_cloud != tenant["cloud"]:
             return entra_error(400, "invalid_request", 90038, "Tenant is in a different national cloud than the "
                                "presented assertion; cross-cloud requests are not supported.")
-        if assertion_cloud and claims.get("idtyp") != "app":
+        if assertion_cloud and (claims.get("idtyp") != "app" or "xms_mirid" not in claims):
             return entra_error(400, "invalid_request", 700222, "The assertion is an Entra ID token that is not an "
                                "app-only managed identity token.")
         if app.get("disabled"):
@@ -276,6 +276,12 @@ def token(emu, tenant_name: str, body: bytes):
         if error:
             return error
         sp = world.service_principal(tenant["id"], app["app_id"])
+        if sp is not None and sp.get("disabled"):
+            return entra_error(400, "unauthorized_client", 500014, f"The service principal for resource "
+                               f"'{app['app_id']}' is disabled in tenant '{tenant['display_name']}'.")
+        if sp is not None and sp.get("blocked_by_conditional_access"):
+            return entra_error(400, "invalid_grant", 53003, "Access has been blocked by Conditional Access policies. "
+                               "The access policy does not allow token issuance.")
         if sp is None:
             return entra_error(400, "unauthorized_client", 700016, f"Application with identifier '{app['app_id']}' "
                                f"was not found in the directory '{tenant['display_name']}'. This can happen if the "
@@ -580,13 +586,21 @@ def control(emu, method: str, path: str, body: bytes):
         emu.skew_seconds = float(data.get("skew_seconds", 0))
     elif action == "fic-propagation":
         emu.fic_propagation_seconds = float(data.get("seconds", 0))
-    elif action in ("consent/revoke", "roles/remove", "roles/add", "apps/disable", "apps/redirect-uris"):
+    elif action in ("consent/revoke", "roles/remove", "roles/add", "apps/disable", "apps/redirect-uris",
+                    "service-principals/disable", "conditional-access/block"):
         with world.lock:
             app = world.app(data.get("app_id", ""))
             tenant = world.tenant(data.get("tenant", "")) if data.get("tenant") else None
             if app is None or (action.startswith(("consent", "roles")) and tenant is None):
                 return _response(404, {"error": "unknown app or tenant"})
-            if action == "consent/revoke":
+            if action in ("service-principals/disable", "conditional-access/block"):
+                sp = next((sp for sp in world.data["service_principals"] if sp["tenant"] == tenant["id"]
+                           and sp["app_id"] == app["app_id"]), None)
+                if sp is None:
+                    return _response(409, {"error": "no consent in that tenant"})
+                key = "disabled" if action.startswith("service") else "blocked_by_conditional_access"
+                sp[key] = bool(data.get("on", True))
+            elif action == "consent/revoke":
                 world.data["service_principals"] = [sp for sp in world.data["service_principals"] if not (
                     sp["tenant"] == tenant["id"] and sp["app_id"] == app["app_id"])]
             elif action in ("roles/remove", "roles/add"):

@@ -26,10 +26,19 @@ def token_tests_reap() -> None:
     services.token_tests_reap()
 
 
-@shared_task(name="exchange.fic_inventory_sync_all", acks_late=True)
-def fic_inventory_sync_all() -> None:
-    from exchange.inventory import fic_inventory_sync
+@shared_task(name="exchange.fic_inventory_sync", acks_late=True)
+def fic_inventory_sync(app_id: int, actor_label: str = "worker") -> None:
+    from exchange.inventory import fic_inventory_sync as sync
     from exchange.models import HomeApp
 
-    for app in HomeApp.objects.all():
-        fic_inventory_sync(app=app, actor=Actor.system("beat"))
+    app = HomeApp.objects.filter(pk=app_id).first()
+    if app is not None:
+        sync(app=app, actor=Actor.system(actor_label))
+
+
+@shared_task(name="exchange.fic_inventory_sync_all", acks_late=True)
+def fic_inventory_sync_all() -> None:
+    from exchange.models import HomeApp
+
+    for app_id in HomeApp.objects.values_list("pk", flat=True):
+        fic_inventory_sync.delay(app_id, "beat")

@@ -204,16 +204,18 @@ def identity_form(request, pk=None):
 @staff_required("operate")
 @require_POST
 def homeapp_sync(request, pk):
-    from exchange.inventory import fic_inventory_sync
+    """Queue a read of the app from Graph on a worker (in the demo it finishes in a second: reload to see it)."""
+    from django.db import transaction
+
     from exchange.models import HomeApp
+    from exchange.tasks import fic_inventory_sync
 
     app = get_object_or_404(HomeApp, pk=pk)
-    result = fic_inventory_sync(app=app, actor=Actor.staff(request.user))
-    if "error" in result:
-        messages.error(request, f"Graph could not be read: {result['error'].get('code')} — see the findings below.")
-    else:
-        summary = ", ".join(f"{len(v)} {k}" for k, v in result.items() if v) or "no change"
-        messages.success(request, f"{app} read from Graph: {summary}.")
+    audit_record(action="inventory.sync_requested", actor=Actor.staff(request.user), target_type="homeapp",
+                 target_id=str(app.pk))
+    transaction.on_commit(lambda: fic_inventory_sync.delay(app.pk, request.user.get_username()))
+    messages.info(request, f"Reading {app} from Graph: the findings below update when the worker is done "
+                           "(reload in a moment).")
     return redirect("exchange:identities")
 
 

@@ -241,3 +241,14 @@ def test_command_line_starts_and_writes_emulator_json(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_customer_side_blocks_and_non_mi_assertions(emulator_http, emulator):
+    mi = _mi(emulator_http, emulator).json()["access_token"]
+    app_token = _exchange(emulator_http, emulator, demo.FABRIKAM, mi).json()["access_token"]
+    _assert_entra_error(_exchange(emulator_http, emulator, demo.FABRIKAM, app_token), 400, 700222)
+    emulator.control.block_by_conditional_access(tenant=demo.FABRIKAM, app_id=demo.APP_ID)
+    _assert_entra_error(_exchange(emulator_http, emulator, demo.FABRIKAM, mi), 400, 53003)
+    emulator.control.block_by_conditional_access(tenant=demo.FABRIKAM, app_id=demo.APP_ID, on=False)
+    emulator.control.disable_service_principal(tenant=demo.FABRIKAM, app_id=demo.APP_ID)
+    _assert_entra_error(_exchange(emulator_http, emulator, demo.FABRIKAM, mi), 400, 500014)

@@ -133,6 +133,15 @@ def test_disabled_app_and_unknown_identity(portal_on_emulator, run_for):
     assert test.steps.get().http_status == 400
 
 
+def test_customer_side_blocks_are_diagnosed(portal_on_emulator, run_for):
+    portal_on_emulator.control.block_by_conditional_access(tenant=demo.FABRIKAM, app_id=demo.APP_ID)
+    test = run_for(demo.FABRIKAM)
+    assert (test.outcome, test.diagnosis_code) == ("blocked", "AADSTS53003")
+    portal_on_emulator.control.block_by_conditional_access(tenant=demo.FABRIKAM, app_id=demo.APP_ID, on=False)
+    portal_on_emulator.control.disable_service_principal(tenant=demo.TAILSPIN, app_id=demo.APP_ID)
+    assert run_for(demo.TAILSPIN).diagnosis_code == "AADSTS500014"
+
+
 def test_no_identity_in_use(portal_on_emulator, run_for):
     portal_on_emulator.identity.in_use = False
     portal_on_emulator.identity.save()

@@ -120,3 +120,33 @@ def test_demo_seed_then_sync_is_clean(portal_on_emulator):
     findings, per_fic = lint_app(app, fics=list(app.credentials.all()), identities=[identity],
                                  portal_redirect_uri="http://127.0.0.1:8000/consent/callback/")
     assert findings == [] and all(not f for f in per_fic.values())
+
+
+def test_other_issuer_discovery_is_fetched(make_emulator, portal_on_emulator, settings):
+    from exchange.entra import oidc_discovery_problem
+
+    emu = portal_on_emulator.emulator
+    world = copy.deepcopy(demo.demo_world())
+    # An issuer that serves its own discovery (here: one the emulator hosts under its https base URL).
+    world["oidc_issuers"] = [{"name": "ci", "issuer": "set below, once the port is known"}]
+    other = make_emulator(world)
+    issuer = f"{other.base_url}/_issuers/ci"
+    with other.world.lock:
+        other.world.data["oidc_issuers"][0]["issuer"] = issuer
+    assert oidc_discovery_problem(issuer) is None
+    assert "names the issuer" in oidc_discovery_problem(f"{emu.base_url}/_issuers/github")
+    assert "HTTP 404" in oidc_discovery_problem(f"{emu.base_url}/_issuers/nobody")
+    assert "no answer" in oidc_discovery_problem("https://127.0.0.1:1/nothing-listens")
+
+
+def test_sync_now_runs_on_a_worker_task(portal_on_emulator, staff_clients, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_clients["operator"].post(reverse("exchange:homeapp-sync",
+                                                          kwargs={"pk": portal_on_emulator.app.pk}))
+    assert response.status_code == 302
+    portal_on_emulator.app.refresh_from_db()
+    assert portal_on_emulator.app.graph_synced_at is not None
+    assert AuditEvent.objects.filter(action="inventory.sync_requested").exists()
+    assert AuditEvent.objects.get(action="inventory.synced").actor_label == "operator-user"

@@ -1,0 +1,40 @@
+"""The Django admin (superusers): every model of exchange, read-mostly; the portal's own pages are the way to work."""
+from django.contrib import admin
+
+from exchange.models import FederatedCredential, HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
+
+
+@admin.register(HomeApp)
+class HomeAppAdmin(admin.ModelAdmin):
+    list_display = ("name", "client_id", "home_tenant_id", "cloud", "consent_version", "graph_synced_at")
+
+
+@admin.register(ManagedIdentity)
+class ManagedIdentityAdmin(admin.ModelAdmin):
+    list_display = ("name", "client_id", "principal_id", "tenant_id", "cloud", "in_use")
+
+
+@admin.register(FederatedCredential)
+class FederatedCredentialAdmin(admin.ModelAdmin):
+    list_display = ("name", "home_app", "issuer", "subject", "first_seen", "last_seen", "removed_at")
+    list_filter = ("home_app",)
+
+
+class StepInline(admin.TabularInline):
+    model = TokenTestStep
+    extra = 0
+    readonly_fields = [f.name for f in TokenTestStep._meta.fields]
+    can_delete = False
+
+
+@admin.register(TokenTest)
+class TokenTestAdmin(admin.ModelAdmin):
+    list_display = ("pk", "tenant", "trigger", "status", "outcome", "diagnosis_code", "attempts", "queued_at")
+    list_filter = ("status", "outcome", "trigger")
+    inlines = [StepInline]
+    readonly_fields = [f.name for f in TokenTest._meta.fields]
+
+
+@admin.register(Sweep)
+class SweepAdmin(admin.ModelAdmin):
+    list_display = ("pk", "trigger", "started_at", "finished_at", "total", "done", "succeeded", "failed")
