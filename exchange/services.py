@@ -200,20 +200,20 @@ def sweep_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: 
     return sweep
 
 
+def _create_audited(model, *, action: str, target_type: str, actor: Actor, shown: tuple, **fields):
+    obj = model(**fields)
+    obj.full_clean()
+    obj.save()
+    audit_record(action=action, actor=actor, target_type=target_type, target_id=str(obj.pk),
+                 detail={name: str(getattr(obj, name)) for name in shown})
+    return obj
+
+
 def home_app_create(*, actor: Actor, **fields) -> HomeApp:
-    app = HomeApp(**fields)
-    app.full_clean()
-    app.save()
-    audit_record(action="homeapp.created", actor=actor, target_type="homeapp", target_id=str(app.pk),
-                 detail={"client_id": str(app.client_id), "home_tenant_id": str(app.home_tenant_id),
-                         "cloud": app.cloud})
-    return app
+    return _create_audited(HomeApp, action="homeapp.created", target_type="homeapp", actor=actor,
+                           shown=("client_id", "home_tenant_id", "cloud"), **fields)
 
 
 def managed_identity_create(*, actor: Actor, **fields) -> ManagedIdentity:
-    identity = ManagedIdentity(**fields)
-    identity.full_clean()
-    identity.save()
-    audit_record(action="identity.created", actor=actor, target_type="identity", target_id=str(identity.pk),
-                 detail={"client_id": str(identity.client_id), "principal_id": str(identity.principal_id)})
-    return identity
+    return _create_audited(ManagedIdentity, action="identity.created", target_type="identity", actor=actor,
+                           shown=("client_id", "principal_id"), **fields)
