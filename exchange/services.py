@@ -76,23 +76,25 @@ def token_test_execute(*, test_id: int) -> Execution | None:
     else:
         result = chain.run(app=app, identity=identity, tenant_id=str(tenant.tenant_id), tenant_cloud=tenant.cloud,
                            retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None)
-    TokenTestStep.objects.bulk_create([
-        TokenTestStep(test=test, attempt=test.attempts, name=s.name, started_at=s.started_at,
-                      duration_ms=s.duration_ms, ok=s.ok, http_status=s.http_status, error_code=s.error_code[:64],
-                      error=s.error[:64], message=s.message, trace_id=s.trace_id, correlation_id=s.correlation_id,
-                      claims=s.claims, detail=s.detail)
-        for s in result.steps
-    ])
-    code = result.code
-    if code == "AADSTS70021" and fic_recently_created(app):
-        if test.attempts < settings.TOKEN_TEST_PROPAGATION_ATTEMPTS:
-            return _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, outcome="propagating")
-        code = "AADSTS70021"
-    if result.transient and test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS:
-        return _schedule_retry(test, _backoff(test.attempts, result.retry_after))
-    if result.transient:
-        code = "transient"
-    token_test_finish(test=test, code=code, raw_error=result.raw_error)
+    # The steps and what follows from them (a retry, or the outcome) are written in one transaction: one commit.
+    with transaction.atomic():
+        TokenTestStep.objects.bulk_create([
+            TokenTestStep(test=test, attempt=test.attempts, name=s.name, started_at=s.started_at,
+                          duration_ms=s.duration_ms, ok=s.ok, http_status=s.http_status,
+                          error_code=s.error_code[:64], error=s.error[:64], message=s.message, trace_id=s.trace_id,
+                          correlation_id=s.correlation_id, claims=s.claims, detail=s.detail)
+            for s in result.steps
+        ])
+        code = result.code
+        if code == "AADSTS70021" and fic_recently_created(app):
+            if test.attempts < settings.TOKEN_TEST_PROPAGATION_ATTEMPTS:
+                return _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, outcome="propagating")
+        if result.transient and test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS:
+            return _schedule_retry(test, _backoff(test.attempts, result.retry_after))
+        if result.transient:
+            code = "transient"
+        token_test_finish(test=test, code=code, raw_error=result.raw_error)
+    test.refresh_from_db()
     return Execution(test.pk, test.status)
 
 
@@ -110,7 +112,7 @@ def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = No
     diagnosis = diagnose_code(code, raw_error)
     now = timezone.now()
     verified = diagnosis.outcome == TokenTest.Outcome.VERIFIED
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         updated = TokenTest.objects.filter(pk=test.pk, status=TokenTest.Status.RUNNING).update(
             status=TokenTest.Status.SUCCEEDED if verified else TokenTest.Status.FAILED,
             outcome=diagnosis.outcome, diagnosis_code=diagnosis.code, finished_at=now, not_before=None,
@@ -147,7 +149,8 @@ def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = No
             for counts in sweep:
                 audit_record(action="sweep.finished", actor=WORKER, target_type="sweep", target_id=str(test.sweep_id),
                              detail=counts)
-    test.refresh_from_db()
+    if not transaction.get_connection().in_atomic_block:
+        test.refresh_from_db()
 
 
 def token_tests_reap(*, now=None) -> dict:

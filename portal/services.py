@@ -58,8 +58,10 @@ def audit_record(
     detail: dict | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain (its hash covers the previous event's hash and its own canonical JSON)."""
-    with transaction.atomic():
+    """Append one event to the chain (its hash covers the previous event's hash and its own canonical JSON).
+
+    Inside a caller's transaction it joins it (no savepoint): the event and what it records commit together."""
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
