@@ -10,6 +10,7 @@ Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (override with BE
 import argparse
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def main():
         time.sleep(0.1)
     info = json.loads(info_path.read_text())
 
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "1", "DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL,
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+           "ALLOWED_HOSTS": "localhost", "DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL,
            "ENTRA_BASE_URL": info["base_url"], "ENTRA_CA_BUNDLE": info["ca_path"], "IMDS_URL": info["imds_url"],
            "LOG_LEVEL": "WARNING", "REDIS_CACHE_URL": BROKER_URL.rsplit("/", 1)[0] + "/13"}
     os.environ.update(env)
@@ -114,8 +116,9 @@ def main():
     try:
         time.sleep(3)  # let the pool fork
         print(f"tenants={args.tenants} emulator latency={args.latency_ms} ms/call worker: {args.pool} pool, concurrency {args.processes}")
-        cold = run_sweep(control, "cold sweep (fresh worker processes)")
-        warm = run_sweep(control, "warm sweep (clients, metadata and MI token cached)")
+        roles = {emulator.pid: "emulator", worker.pid: "worker", os.getpid(): "bench"}  # "worker children": the pool
+        cold = run_sweep(control, "cold sweep (fresh worker processes)", roles)
+        warm = run_sweep(control, "warm sweep (clients, metadata and MI token cached)", roles)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -126,12 +129,52 @@ def main():
     emulator.terminate()
 
 
-def run_sweep(control, label: str) -> float:
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[str, int, float] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1:raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2:].split()
+    return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS  # ppid, utime + stime
+
+
+def cpu_seconds(roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds used so far by each part of the system: the emulator, the worker (parent and pool), PostgreSQL,
+    Redis and this process (which seeds and polls). Linux /proc only; empty elsewhere."""
+    stats = {pid: st for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if (st := _proc_stat(pid))}
+    totals: dict[str, float] = {}
+
+    def role_of(pid: int) -> str | None:
+        seen = set()
+        while pid in stats and pid not in seen:
+            seen.add(pid)
+            if pid in roles:
+                return roles[pid] if len(seen) == 1 else f"{roles[pid]} children"
+            comm, ppid, _ = stats[pid]
+            if comm.startswith("postgres"):
+                return "postgresql"
+            if comm.startswith("redis-server"):
+                return "redis"
+            pid = ppid
+        return None
+
+    for pid, (_, _, seconds) in stats.items():
+        if (role := role_of(pid)) is not None:
+            totals[role] = totals.get(role, 0.0) + seconds
+    return totals
+
+
+def run_sweep(control, label: str, roles: dict[int, str]) -> float:
     from exchange.models import Sweep
     from exchange.services import sweep_start
     from portal.services import Actor
 
     control.reset_requests()
+    cpu_before = cpu_seconds(roles)
     started = time.perf_counter()
     sweep = sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("bench"))
     while True:
@@ -147,6 +190,10 @@ def run_sweep(control, label: str) -> float:
     print(f"\n{label}: {sweep.total} tenants in {wall:.1f} s = {rate:.0f} tenant tests/s "
           f"({sweep.succeeded} verified, {sweep.failed} not)")
     print(f"  emulator calls by endpoint: {json.dumps(counts.get('by_endpoint', counts), sort_keys=True)}")
+    cpu = {role: seconds - cpu_before.get(role, 0.0) for role, seconds in cpu_seconds(roles).items()}
+    print(f"  CPU ms per tenant test ({os.cpu_count()} cores): "
+          + ", ".join(f"{role} {1000 * seconds / sweep.total:.1f}" for role, seconds in sorted(cpu.items()))
+          + f"; total {1000 * sum(cpu.values()) / sweep.total:.1f}")
     return rate
 
 

@@ -230,10 +230,12 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
 
 
 def reset_clients() -> None:
-    """Forget every cached client and token (tests that change the emulator's state between runs)."""
+    """Forget every cached client, token and identity (tests that change the emulator's state between runs)."""
     from exchange.http import reset_sessions
+    from exchange.selectors import forget_worker_identities
 
     imds.reset_clients()
     entra.reset_clients()
     _home_proofs.clear()
+    forget_worker_identities()
     reset_sessions()

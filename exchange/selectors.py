@@ -1,4 +1,5 @@
 """Reads of exchange: the identity the workers use, token tests and their filters, tenant health, sweep progress."""
+import time
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
@@ -7,11 +8,25 @@ from django.utils import timezone
 
 from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest
 
+# A sweep asks for the same app's identity once per tenant: with max_age, a worker process reads it once per window.
+_identities: dict[int, tuple[float, ManagedIdentity | None]] = {}
 
-def worker_identity(app: HomeApp) -> ManagedIdentity | None:
-    """The in-use user-assigned identity of the app's home tenant and cloud (the FIC must trust it)."""
-    return (ManagedIdentity.objects.filter(in_use=True, tenant_id=app.home_tenant_id, cloud=app.cloud)
-            .order_by("created_at").first())
+
+def worker_identity(app: HomeApp, *, max_age: float = 0) -> ManagedIdentity | None:
+    """The in-use user-assigned identity of the app's home tenant and cloud (the FIC must trust it).
+
+    `max_age` > 0 accepts this process's answer from up to that many seconds ago (sweeps); 0 always reads."""
+    remembered = _identities.get(app.pk) if max_age else None
+    if remembered and remembered[0] > time.monotonic():
+        return remembered[1]
+    identity = (ManagedIdentity.objects.filter(in_use=True, tenant_id=app.home_tenant_id, cloud=app.cloud)
+                .order_by("created_at").first())
+    _identities[app.pk] = (time.monotonic() + max_age, identity)
+    return identity
+
+
+def forget_worker_identities() -> None:
+    _identities.clear()
 
 
 def fic_recently_created(app: HomeApp) -> bool:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from portal.services import Actor, audit_record
 
 logger = logging.getLogger(__name__)
 WORKER = Actor.system("worker")
+IDENTITY_MAX_AGE = 60  # seconds a sweep's test may use this process's earlier read of the worker identity
 
 
 def _enqueue(test_ids: list[int], *, jitter: float = 0.0) -> None:
@@ -70,7 +71,7 @@ def token_test_execute(*, test_id: int) -> Execution | None:
         return None
     test = TokenTest.objects.select_related("tenant", "tenant__home_app").get(pk=test_id)
     tenant, app = test.tenant, test.tenant.home_app
-    identity = worker_identity(app)
+    identity = worker_identity(app, max_age=IDENTITY_MAX_AGE if test.sweep_id else 0)
     if identity is None:
         result = chain.ChainResult([], "no_identity")
     else:
@@ -93,9 +94,8 @@ def token_test_execute(*, test_id: int) -> Execution | None:
             return _schedule_retry(test, _backoff(test.attempts, result.retry_after))
         if result.transient:
             code = "transient"
-        token_test_finish(test=test, code=code, raw_error=result.raw_error)
-    test.refresh_from_db()
-    return Execution(test.pk, test.status)
+        status = token_test_finish(test=test, code=code, raw_error=result.raw_error)
+    return Execution(test.pk, status or TokenTest.Status.FAILED)
 
 
 def _schedule_retry(test: TokenTest, delay: float, *, outcome: str = "") -> Execution:
@@ -107,19 +107,22 @@ def _schedule_retry(test: TokenTest, delay: float, *, outcome: str = "") -> Exec
     return Execution(test.pk, test.status, retry_in=delay)
 
 
-def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = None) -> None:
-    """Record the outcome, the tenant's health and the sweep's counts, and audit it — in one transaction."""
+def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = None) -> str | None:
+    """Record the outcome, the tenant's health and the sweep's counts, and audit it — in one transaction.
+
+    Returns the test's new status, or None when it was not running (someone else finished it)."""
     diagnosis = diagnose_code(code, raw_error)
     now = timezone.now()
     verified = diagnosis.outcome == TokenTest.Outcome.VERIFIED
+    status = TokenTest.Status.SUCCEEDED if verified else TokenTest.Status.FAILED
     with transaction.atomic(savepoint=False):
         updated = TokenTest.objects.filter(pk=test.pk, status=TokenTest.Status.RUNNING).update(
-            status=TokenTest.Status.SUCCEEDED if verified else TokenTest.Status.FAILED,
+            status=status,
             outcome=diagnosis.outcome, diagnosis_code=diagnosis.code, finished_at=now, not_before=None,
             error={} if diagnosis.recognised else (raw_error or {}),
         )
         if not updated:
-            return
+            return None
         tenant = test.tenant
         fields = {"last_tested_at": now, "last_outcome": diagnosis.outcome}
         if verified:
@@ -131,12 +134,16 @@ def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = No
         if diagnosis.outcome == TokenTest.Outcome.NOT_CONSENTED and tenant.offboarded_at:
             fields["removal_confirmed_at"] = Coalesce(F("removal_confirmed_at"), now)
         type(tenant).objects.filter(pk=tenant.pk).update(**fields)
+        closed_sweep = None
         if test.sweep_id:
-            # One statement: count this test, and close the sweep if it was the last one.
-            Sweep.objects.filter(pk=test.sweep_id).update(
-                done=F("done") + 1, succeeded=F("succeeded") + int(verified), failed=F("failed") + int(not verified),
-                finished_at=Case(When(finished_at=None, done__gte=F("total") - 1, then=Value(now)),
-                                 default=F("finished_at")))
+            # Count this test; in the common case (not the last one) that is one statement. The row lock makes the
+            # `done` condition exact under concurrent workers (PostgreSQL re-checks it after waiting for the lock).
+            counts = {"done": F("done") + 1, "succeeded": F("succeeded") + int(verified),
+                      "failed": F("failed") + int(not verified)}
+            sweeps = Sweep.objects.filter(pk=test.sweep_id)
+            if not sweeps.filter(done__lt=F("total") - 1).update(**counts):
+                sweeps.update(**counts, finished_at=Coalesce(F("finished_at"), now))
+                closed_sweep = sweeps.filter(finished_at=now).values("total", "succeeded", "failed").first()
         # The trail records what changed: every test someone asked for, and a swept tenant only when its outcome
         # differs from the last one (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000).
         if not test.sweep_id or tenant.last_outcome != diagnosis.outcome:
@@ -144,13 +151,12 @@ def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = No
                          tenant_id=str(tenant.tenant_id),
                          detail={"outcome": diagnosis.outcome, "code": diagnosis.code, "attempts": test.attempts,
                                  "previous": tenant.last_outcome})
-        if test.sweep_id:
-            sweep = Sweep.objects.filter(pk=test.sweep_id, finished_at=now).values("total", "succeeded", "failed")
-            for counts in sweep:
-                audit_record(action="sweep.finished", actor=WORKER, target_type="sweep", target_id=str(test.sweep_id),
-                             detail=counts)
+        if closed_sweep is not None:
+            audit_record(action="sweep.finished", actor=WORKER, target_type="sweep", target_id=str(test.sweep_id),
+                         detail=closed_sweep)
     if not transaction.get_connection().in_atomic_block:
         test.refresh_from_db()
+    return status
 
 
 def token_tests_reap(*, now=None) -> dict:

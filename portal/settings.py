@@ -160,6 +160,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection before and after every task unless DB_REUSE_MAX is set: a
+# new PostgreSQL connection per token test. portal/celery.py applies Django's own rule (CONN_MAX_AGE, broken
+# connections) around each task instead; this only bounds how many tasks one connection may serve.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 5000)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}  # filled below, once the intervals are read
 CELERY_TIMEZONE = "UTC"
