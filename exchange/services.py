@@ -1,6 +1,9 @@
 """Writes of exchange: starting, executing, finishing and reaping token tests; sweeps; registering apps/identities."""
+import json
 import logging
 import random
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,15 +24,25 @@ WORKER = Actor.system("worker")
 IDENTITY_MAX_AGE = 60  # seconds a sweep's test may use this process's earlier read of the worker identity
 
 
-def _enqueue(test_ids: list[int], *, jitter: float = 0.0) -> None:
-    from exchange.tasks import token_test_run
+def _enqueue(test_ids: list[int], *, jitter: float = 0.0, batch: int = 1) -> None:
+    """Send the tests' tasks once the transaction commits: one task per test, or per `batch` tests (sweeps)."""
+    from exchange.tasks import token_test_run, token_tests_run
 
     def send():
-        for test_id in test_ids:
+        for i in range(0, len(test_ids), batch):
             countdown = random.uniform(0, jitter) if jitter else None
-            token_test_run.apply_async(args=[test_id], countdown=countdown, queue=settings.TOKEN_TEST_QUEUE)
+            chunk = test_ids[i:i + batch]
+            task, args = (token_test_run, chunk) if len(chunk) == 1 else (token_tests_run, [chunk])
+            task.apply_async(args=args, countdown=countdown, queue=settings.TOKEN_TEST_QUEUE)
 
     transaction.on_commit(send)
+
+
+def _enqueue_retry(test_id: int, delay: float) -> None:
+    from exchange.tasks import token_test_run
+
+    transaction.on_commit(lambda: token_test_run.apply_async(args=[test_id], countdown=delay,
+                                                             queue=settings.TOKEN_TEST_QUEUE))
 
 
 def token_test_start(*, tenant, trigger: str, actor: Actor, requested_by=None, sweep: Sweep | None = None) -> TokenTest:
@@ -56,46 +69,90 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
+def _claim(test: TokenTest) -> bool:
+    """Queued → running, by a conditional update: a duplicate delivery (or a finished test) claims nothing."""
+    claimed = TokenTest.objects.filter(pk=test.pk, status=TokenTest.Status.QUEUED).update(
+        status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()),
+        attempts=F("attempts") + 1, not_before=None,
+    )
+    if claimed:
+        test.status, test.attempts = TokenTest.Status.RUNNING, test.attempts + 1
+    else:
+        logger.info("token test %s not claimable (duplicate delivery or finished)", test.pk)
+    return bool(claimed)
+
+
+def _run_chain(test: TokenTest) -> chain.ChainResult:
+    tenant, app = test.tenant, test.tenant.home_app
+    identity = worker_identity(app, max_age=IDENTITY_MAX_AGE if test.sweep_id else 0)
+    if identity is None:
+        return chain.ChainResult([], "no_identity")
+    return chain.run(app=app, identity=identity, tenant_id=str(tenant.tenant_id), tenant_cloud=tenant.cloud,
+                     retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None)
+
+
+def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = None) -> tuple[list[Execution], list[int]]:
+    """Claim and run each queued test of `test_ids` in turn, then record every step and outcome in one transaction.
+
+    Tests not started within `budget_seconds` are left queued and returned, for the caller to send on their own.
+    Returns the executions (a test not claimable has none) and the tests left unstarted."""
+    tests = list(TokenTest.objects.select_related("tenant", "tenant__home_app").filter(pk__in=test_ids)
+                 .order_by("pk"))
+    deadline = time.monotonic() + budget_seconds if budget_seconds else None
+    runs, unstarted = [], []
+    for test in tests:
+        if deadline is not None and runs and time.monotonic() > deadline:
+            unstarted.append(test.pk)
+        elif _claim(test):
+            runs.append((test, _run_chain(test)))
+    if not runs:
+        return [], unstarted
+    with transaction.atomic():
+        executions = _record(runs)
+    return executions, unstarted
+
+
 def token_test_execute(*, test_id: int) -> Execution | None:
     """Claim a queued test, run the chain, record its steps, then finish it or schedule a retry.
 
     Returns None when the test was not claimable (a duplicate delivery, or already finished).
     """
-    now = timezone.now()
-    claimed = TokenTest.objects.filter(pk=test_id, status=TokenTest.Status.QUEUED).update(
-        status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), now), attempts=F("attempts") + 1,
-        not_before=None,
-    )
-    if not claimed:
-        logger.info("token test %s not claimable (duplicate delivery or finished)", test_id)
-        return None
-    test = TokenTest.objects.select_related("tenant", "tenant__home_app").get(pk=test_id)
-    tenant, app = test.tenant, test.tenant.home_app
-    identity = worker_identity(app, max_age=IDENTITY_MAX_AGE if test.sweep_id else 0)
-    if identity is None:
-        result = chain.ChainResult([], "no_identity")
-    else:
-        result = chain.run(app=app, identity=identity, tenant_id=str(tenant.tenant_id), tenant_cloud=tenant.cloud,
-                           retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None)
-    # The steps and what follows from them (a retry, or the outcome) are written in one transaction: one commit.
-    with transaction.atomic():
-        TokenTestStep.objects.bulk_create([
-            TokenTestStep(test=test, attempt=test.attempts, name=s.name, started_at=s.started_at,
-                          duration_ms=s.duration_ms, ok=s.ok, http_status=s.http_status,
-                          error_code=s.error_code[:64], error=s.error[:64], message=s.message, trace_id=s.trace_id,
-                          correlation_id=s.correlation_id, claims=s.claims, detail=s.detail)
-            for s in result.steps
-        ])
+    executions, _ = token_tests_execute(test_ids=[test_id])
+    return executions[0] if executions else None
+
+
+def token_tests_execute_batch(*, test_ids: list[int]) -> None:
+    """A sweep's batch: run it, send each retry and each test the time budget left unstarted as a task of its own."""
+    executions, unstarted = token_tests_execute(test_ids=test_ids, budget_seconds=settings.TOKEN_TEST_BATCH_SECONDS)
+    for execution in executions:
+        if execution.retry_in is not None:
+            _enqueue_retry(execution.test_id, execution.retry_in)
+    _enqueue(unstarted)
+
+
+def _record(runs: list[tuple[TokenTest, chain.ChainResult]]) -> list[Execution]:
+    """The steps of every run, and what follows from each (a retry, or the outcome); inside the caller's transaction."""
+    TokenTestStep.objects.bulk_create([
+        TokenTestStep(test=test, attempt=test.attempts, name=s.name, started_at=s.started_at,
+                      duration_ms=s.duration_ms, ok=s.ok, http_status=s.http_status,
+                      error_code=s.error_code[:64], error=s.error[:64], message=s.message, trace_id=s.trace_id,
+                      correlation_id=s.correlation_id, claims=s.claims, detail=s.detail)
+        for test, result in runs for s in result.steps
+    ])
+    executions, finishing = {}, []
+    for test, result in runs:
         code = result.code
-        if code == "AADSTS70021" and fic_recently_created(app):
-            if test.attempts < settings.TOKEN_TEST_PROPAGATION_ATTEMPTS:
-                return _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, outcome="propagating")
-        if result.transient and test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS:
-            return _schedule_retry(test, _backoff(test.attempts, result.retry_after))
-        if result.transient:
-            code = "transient"
-        status = token_test_finish(test=test, code=code, raw_error=result.raw_error)
-    return Execution(test.pk, status or TokenTest.Status.FAILED)
+        if (code == "AADSTS70021" and test.attempts < settings.TOKEN_TEST_PROPAGATION_ATTEMPTS
+                and fic_recently_created(test.tenant.home_app)):
+            executions[test.pk] = _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, outcome="propagating")
+        elif result.transient and test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS:
+            executions[test.pk] = _schedule_retry(test, _backoff(test.attempts, result.retry_after))
+        else:
+            finishing.append((test, "transient" if result.transient else code, result.raw_error))
+    statuses = _finish(finishing)
+    for test, _, _ in finishing:
+        executions[test.pk] = Execution(test.pk, statuses.get(test.pk, TokenTest.Status.FAILED))
+    return [executions[test.pk] for test, _ in runs]
 
 
 def _schedule_retry(test: TokenTest, delay: float, *, outcome: str = "") -> Execution:
@@ -111,52 +168,84 @@ def token_test_finish(*, test: TokenTest, code: str, raw_error: dict | None = No
     """Record the outcome, the tenant's health and the sweep's counts, and audit it — in one transaction.
 
     Returns the test's new status, or None when it was not running (someone else finished it)."""
-    diagnosis = diagnose_code(code, raw_error)
-    now = timezone.now()
-    verified = diagnosis.outcome == TokenTest.Outcome.VERIFIED
-    status = TokenTest.Status.SUCCEEDED if verified else TokenTest.Status.FAILED
-    with transaction.atomic(savepoint=False):
-        updated = TokenTest.objects.filter(pk=test.pk, status=TokenTest.Status.RUNNING).update(
-            status=status,
-            outcome=diagnosis.outcome, diagnosis_code=diagnosis.code, finished_at=now, not_before=None,
-            error={} if diagnosis.recognised else (raw_error or {}),
-        )
-        if not updated:
-            return None
-        tenant = test.tenant
-        fields = {"last_tested_at": now, "last_outcome": diagnosis.outcome}
-        if verified:
-            fields.update(last_success_at=now, failing_since=None, consecutive_failures=0,
-                          verified_at=Coalesce(F("verified_at"), now))
-        else:
-            fields.update(consecutive_failures=F("consecutive_failures") + 1,
-                          failing_since=Coalesce(F("failing_since"), now))
-        if diagnosis.outcome == TokenTest.Outcome.NOT_CONSENTED and tenant.offboarded_at:
-            fields["removal_confirmed_at"] = Coalesce(F("removal_confirmed_at"), now)
-        type(tenant).objects.filter(pk=tenant.pk).update(**fields)
-        closed_sweep = None
-        if test.sweep_id:
-            # Count this test; in the common case (not the last one) that is one statement. The row lock makes the
-            # `done` condition exact under concurrent workers (PostgreSQL re-checks it after waiting for the lock).
-            counts = {"done": F("done") + 1, "succeeded": F("succeeded") + int(verified),
-                      "failed": F("failed") + int(not verified)}
-            sweeps = Sweep.objects.filter(pk=test.sweep_id)
-            if not sweeps.filter(done__lt=F("total") - 1).update(**counts):
-                sweeps.update(**counts, finished_at=Coalesce(F("finished_at"), now))
-                closed_sweep = sweeps.filter(finished_at=now).values("total", "succeeded", "failed").first()
-        # The trail records what changed: every test someone asked for, and a swept tenant only when its outcome
-        # differs from the last one (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000).
-        if not test.sweep_id or tenant.last_outcome != diagnosis.outcome:
-            audit_record(action="tokentest.finished", actor=WORKER, target_type="tokentest", target_id=str(test.pk),
-                         tenant_id=str(tenant.tenant_id),
-                         detail={"outcome": diagnosis.outcome, "code": diagnosis.code, "attempts": test.attempts,
-                                 "previous": tenant.last_outcome})
-        if closed_sweep is not None:
-            audit_record(action="sweep.finished", actor=WORKER, target_type="sweep", target_id=str(test.sweep_id),
-                         detail=closed_sweep)
+    status = _finish([(test, code, raw_error)]).get(test.pk)
     if not transaction.get_connection().in_atomic_block:
         test.refresh_from_db()
     return status
+
+
+def _finish(items: list[tuple[TokenTest, str, dict | None]]) -> dict[int, str]:
+    """Finish running tests: outcomes, tenants' health, sweeps' counts and the audit trail, in one transaction and a
+    few statements for the whole batch (one per distinct outcome, not one per test). Returns {test id: new status}
+    for the tests that were still running (another process may have finished one: it is left as it is)."""
+    if not items:
+        return {}
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        running = set(TokenTest.objects.select_for_update().filter(
+            pk__in=[test.pk for test, _, _ in items], status=TokenTest.Status.RUNNING).values_list("pk", flat=True))
+        done = [(test, diagnose_code(code, raw_error), raw_error) for test, code, raw_error in items
+                if test.pk in running]
+        tests, tenants, sweeps = defaultdict(list), defaultdict(list), defaultdict(lambda: [0, 0])
+        statuses = {}
+        for test, diagnosis, raw_error in done:
+            verified = diagnosis.outcome == TokenTest.Outcome.VERIFIED
+            statuses[test.pk] = TokenTest.Status.SUCCEEDED if verified else TokenTest.Status.FAILED
+            error = {} if diagnosis.recognised else (raw_error or {})
+            tests[(statuses[test.pk], diagnosis.outcome, diagnosis.code, json.dumps(error, sort_keys=True, default=str))].append(
+                test.pk)
+            tenants[diagnosis.outcome].append(test.tenant_id)
+            if test.sweep_id:
+                sweeps[test.sweep_id][0 if verified else 1] += 1
+        for (status, outcome, code, error), pks in tests.items():
+            TokenTest.objects.filter(pk__in=pks).update(status=status, outcome=outcome, diagnosis_code=code,
+                                                        finished_at=now, not_before=None, error=json.loads(error))
+        for outcome, pks in tenants.items():
+            _tenants_tested(pks, outcome, now)
+        for sweep_id, (succeeded, failed) in sweeps.items():
+            _sweep_counted(sweep_id, succeeded, failed, now)
+        # The trail records what changed: every test someone asked for, and a swept tenant only when its outcome
+        # differs from the last one (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000).
+        for test, diagnosis, _ in done:
+            previous = test.tenant.last_outcome
+            if not test.sweep_id or previous != diagnosis.outcome:
+                audit_record(action="tokentest.finished", actor=WORKER, target_type="tokentest",
+                             target_id=str(test.pk), tenant_id=str(test.tenant.tenant_id),
+                             detail={"outcome": diagnosis.outcome, "code": diagnosis.code, "attempts": test.attempts,
+                                     "previous": previous})
+    return statuses
+
+
+def _tenants_tested(pks: list[int], outcome: str, now) -> None:
+    """Tenant health, derived from the outcome: last success, consecutive failures, failing since."""
+    tenants = TokenTest.tenant.field.related_model.objects.filter(pk__in=pks)
+    fields = {"last_tested_at": now, "last_outcome": outcome}
+    if outcome == TokenTest.Outcome.VERIFIED:
+        fields.update(last_success_at=now, failing_since=None, consecutive_failures=0,
+                      verified_at=Coalesce(F("verified_at"), now))
+    else:
+        fields.update(consecutive_failures=F("consecutive_failures") + 1,
+                      failing_since=Coalesce(F("failing_since"), now))
+    if outcome == TokenTest.Outcome.NOT_CONSENTED:  # an offboarded tenant's removal is now confirmed
+        tenants.filter(offboarded_at__isnull=False).update(
+            removal_confirmed_at=Coalesce(F("removal_confirmed_at"), now))
+    tenants.update(**fields)
+
+
+def _sweep_counted(sweep_id: int, succeeded: int, failed: int, now) -> None:
+    """Count finished tests on their sweep; the update that counts the last one closes it and audits the totals.
+    In the common case (not the last ones) that is one statement; the row lock keeps the `done` condition exact
+    under concurrent workers (PostgreSQL re-checks it after waiting for the lock)."""
+    n = succeeded + failed
+    counts = {"done": F("done") + n, "succeeded": F("succeeded") + succeeded, "failed": F("failed") + failed}
+    sweeps = Sweep.objects.filter(pk=sweep_id)
+    if sweeps.filter(done__lt=F("total") - n).update(**counts):
+        return
+    sweeps.update(**counts, finished_at=Coalesce(F("finished_at"), now))
+    closed = sweeps.filter(finished_at=now).values("total", "succeeded", "failed").first()
+    if closed is not None:
+        audit_record(action="sweep.finished", actor=WORKER, target_type="sweep", target_id=str(sweep_id),
+                     detail=closed)
 
 
 def token_tests_reap(*, now=None) -> dict:
@@ -205,7 +294,7 @@ def sweep_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: 
             sweep.tests.values_list("pk", flat=True))
         audit_record(action="sweep.started", actor=actor, target_type="sweep", target_id=str(sweep.pk),
                      detail={"trigger": trigger, "tenants": len(tenants)})
-        _enqueue(ids, jitter=jitter_seconds)
+        _enqueue(ids, jitter=jitter_seconds, batch=settings.SWEEP_BATCH_SIZE)
     return sweep
 
 

@@ -15,6 +15,11 @@ def token_test_run(self, test_id: int) -> None:
         raise self.retry(countdown=execution.retry_in)
 
 
+@shared_task(name="exchange.token_tests_run", acks_late=True)
+def token_tests_run(test_ids: list[int]) -> None:
+    services.token_tests_execute_batch(test_ids=test_ids)
+
+
 @shared_task(name="exchange.sweep_scheduled", acks_late=True)
 def sweep_scheduled() -> None:
     services.sweep_start(trigger=Sweep.Trigger.SCHEDULE, actor=Actor.system("beat"),

@@ -186,6 +186,9 @@ FIC_PROPAGATION_RETRY_SECONDS = env_float("FIC_PROPAGATION_RETRY_SECONDS", 60.0)
 FIC_PROPAGATION_MINUTES = env_float("FIC_PROPAGATION_MINUTES", 10.0)  # a new FIC can give 70021 this long
 SWEEP_INTERVAL_MINUTES = env_float("SWEEP_INTERVAL_MINUTES", 60.0)
 SWEEP_JITTER_SECONDS = env_float("SWEEP_JITTER_SECONDS", 120.0)
+# A sweep sends its tests in tasks of this many: one transaction records a whole batch's steps and outcomes.
+SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 20)
+TOKEN_TEST_BATCH_SECONDS = env_float("TOKEN_TEST_BATCH_SECONDS", 30.0)  # then the rest go out as tasks of their own
 REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 120.0)
 FIC_SYNC_INTERVAL_MINUTES = env_float("FIC_SYNC_INTERVAL_MINUTES", 30.0)  # the FIC inventory re-read from Graph
 

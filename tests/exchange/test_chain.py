@@ -3,6 +3,7 @@ transient faults retried, permanent errors not, and no token left anywhere."""
 import copy
 import logging
 import re
+import uuid
 
 import pytest
 from django.apps import apps
@@ -261,3 +262,60 @@ def test_a_sweep_reads_the_worker_identity_once_per_window(portal_on_emulator):
     assert worker_identity(app, max_age=60) == identity  # a sweep's tests reuse this process's read...
     assert worker_identity(app) is None  # ...a manual test reads afresh
     assert worker_identity(app, max_age=60) is None  # and its read is what the next sweep test sees
+
+
+def _batch(portal_on_emulator, make_tenant, *tenant_ids, sweep=None):
+    tests = [TokenTest.objects.create(tenant=make_tenant(tenant_id=t, home_app=portal_on_emulator.app),
+                                      trigger="sweep", sweep=sweep) for t in tenant_ids]
+    return [t.pk for t in tests]
+
+
+def test_a_batch_records_each_test_as_a_single_test_would(portal_on_emulator, make_tenant):
+    from exchange.services import token_tests_execute
+
+    ids = _batch(portal_on_emulator, make_tenant, demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND)
+    executions, unstarted = token_tests_execute(test_ids=ids)
+    assert unstarted == [] and [e.test_id for e in executions] == ids
+    by_id = {t.pk: t for t in TokenTest.objects.filter(pk__in=ids)}
+    outcomes = [(by_id[i].status, by_id[i].outcome, by_id[i].attempts) for i in ids]
+    assert outcomes == [("succeeded", "verified", 1), ("failed", "no_role", 1), ("failed", "not_consented", 1)]
+    assert [e.status for e in executions] == ["succeeded", "failed", "failed"]
+    assert [by_id[i].steps.count() for i in ids] == [4, 4, 3]  # NORTHWIND stops at the customer-tenant token
+    tenants = {t.tenant.tenant_id: t.tenant for t in by_id.values()}
+    for tenant in tenants.values():
+        tenant.refresh_from_db()
+    assert tenants[uuid.UUID(demo.FABRIKAM)].last_success_at is not None
+    assert tenants[uuid.UUID(demo.TAILSPIN)].consecutive_failures == 1
+    assert tenants[uuid.UUID(demo.NORTHWIND)].last_outcome == "not_consented"
+    # Delivered again, the batch claims nothing and writes nothing.
+    assert token_tests_execute(test_ids=ids) == ([], [])
+    assert sum(by_id[i].steps.count() for i in ids) == 11
+
+
+def test_a_transient_failure_in_a_batch_is_retried_as_a_task_of_its_own(portal_on_emulator, make_tenant,
+                                                                         django_capture_on_commit_callbacks, settings):
+    from exchange.services import token_tests_execute_batch
+
+    settings.TOKEN_TEST_RETRY_BASE_SECONDS = 0
+    ids = _batch(portal_on_emulator, make_tenant, demo.FABRIKAM, demo.TAILSPIN)
+    portal_on_emulator.control.faults(arm={"fail_next": 1, "fail_status": 503, "retry_after": 0})
+    with django_capture_on_commit_callbacks(execute=True):
+        token_tests_execute_batch(test_ids=ids)
+    first, second = TokenTest.objects.filter(pk__in=ids).order_by("pk")
+    assert (first.status, first.outcome, first.attempts) == ("succeeded", "verified", 2)  # 503, then retried
+    assert (second.status, second.outcome, second.attempts) == ("failed", "no_role", 1)
+
+
+def test_a_batch_past_its_time_budget_sends_the_rest_on_their_own(portal_on_emulator, make_tenant,
+                                                                  django_capture_on_commit_callbacks, settings):
+    from exchange.services import token_tests_execute, token_tests_execute_batch
+
+    ids = _batch(portal_on_emulator, make_tenant, demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND)
+    executions, unstarted = token_tests_execute(test_ids=ids, budget_seconds=1e-9)
+    assert [e.test_id for e in executions] == ids[:1] and unstarted == ids[1:]  # one always runs
+    assert set(TokenTest.objects.filter(pk__in=unstarted).values_list("status", flat=True)) == {"queued"}
+    settings.TOKEN_TEST_BATCH_SECONDS = 1e-9
+    with django_capture_on_commit_callbacks(execute=True):
+        token_tests_execute_batch(test_ids=ids)  # the first is done: the next runs, the last goes out alone
+    statuses = dict(TokenTest.objects.filter(pk__in=ids).values_list("pk", "status"))
+    assert statuses == {ids[0]: "succeeded", ids[1]: "failed", ids[2]: "failed"}

@@ -94,3 +94,20 @@ def test_the_worker_keeps_its_database_connection_between_tasks(worker_on_emulat
     _wait(second, lambda t: t.finished, process)
     assert worker_backends() == after_first  # and served the next one
     assert second.outcome == "verified"
+
+
+def test_a_sweep_runs_in_batches_on_the_real_worker(worker_on_emulator, make_tenant, portal_on_emulator, settings):
+    from exchange.models import Sweep
+    from exchange.services import sweep_start
+
+    settings.SWEEP_BATCH_SIZE = 2  # three tenants: a batch of two and a test on its own
+    queue, process = worker_on_emulator()
+    for tenant_id in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND):
+        make_tenant(tenant_id=tenant_id, home_app=portal_on_emulator.app)
+    sweep = sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("test"))
+    deadline = time.monotonic() + 60
+    while sweep.finished_at is None and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+        sweep.refresh_from_db()
+    assert (sweep.done, sweep.succeeded, sweep.failed) == (3, 1, 2) and sweep.finished_at is not None
+    assert set(sweep.tests.values_list("outcome", flat=True)) == {"verified", "no_role", "not_consented"}
