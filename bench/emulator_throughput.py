@@ -20,6 +20,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.sweep import proc_stat  # noqa: E402
 from emulator import world as demo  # noqa: E402
 from emulator.control import Control  # noqa: E402
 
@@ -42,12 +43,12 @@ def main():
     try:
         while not (state / "emulator.json").exists():
             time.sleep(0.1)
-        run(json.loads((state / "emulator.json").read_text()), args)
+        run(json.loads((state / "emulator.json").read_text()), args, process.pid)
     finally:
         process.terminate()
 
 
-def run(info, args):
+def run(info, args, pid: int):
     class emu:  # noqa: N801 - a namespace
         base_url, imds_url, ca_path = info["base_url"], info["imds_url"], info["ca_path"]
 
@@ -70,7 +71,7 @@ def run(info, args):
                 done[i] += ok
                 failed[i] += not ok
 
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), proc_stat(pid)[2]
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.threads)]
         for thread in threads:
             thread.start()
@@ -78,7 +79,8 @@ def run(info, args):
             thread.join()
         wall = time.perf_counter() - started
         print(f"{sum(done)} token exchanges in {wall:.1f} s with {args.threads} client threads = "
-              f"{sum(done) / wall:.0f} exchanges/s ({sum(failed)} failed)")
+              f"{sum(done) / wall:.0f} exchanges/s ({sum(failed)} failed); the emulator used "
+              f"{1000 * (proc_stat(pid)[2] - cpu_before) / max(sum(done), 1):.2f} ms CPU per exchange")
         print(f"emulator call counts: {Control(emu.base_url, emu.ca_path).requests()['by_endpoint']}")
 
 

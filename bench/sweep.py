@@ -78,6 +78,13 @@ def main():
         [sys.executable, "-m", "emulator", "--world", str(world_path), "--state-dir", str(tmp / "emulator"),
          "--port", str(port), "--imds-port", str(imds_port), "--latency-ms", str(args.latency_ms)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run(args, emulator, tmp)
+    finally:
+        emulator.terminate()
+
+
+def run(args, emulator, tmp: Path) -> None:
     info_path = tmp / "emulator" / "emulator.json"
     deadline = time.monotonic() + 60
     while not info_path.exists():
@@ -126,13 +133,12 @@ def main():
     print(f"\nspeed-up over the naive loop: cold {cold / naive:.0f}x, warm {warm / naive:.0f}x")
     print("To scale further: start more worker processes or hosts on the same Redis and PostgreSQL "
           "(celery -A portal worker --concurrency N); each process fetches the MI token once.")
-    emulator.terminate()
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_stat(pid: int) -> tuple[str, int, float] | None:
+def proc_stat(pid: int) -> tuple[str, int, float] | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -145,7 +151,7 @@ def _proc_stat(pid: int) -> tuple[str, int, float] | None:
 def cpu_seconds(roles: dict[int, str]) -> dict[str, float]:
     """CPU seconds used so far by each part of the system: the emulator, the worker (parent and pool), PostgreSQL,
     Redis and this process (which seeds and polls). Linux /proc only; empty elsewhere."""
-    stats = {pid: st for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if (st := _proc_stat(pid))}
+    stats = {pid: st for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if (st := proc_stat(pid))}
     totals: dict[str, float] = {}
 
     def role_of(pid: int) -> str | None:
