@@ -1,5 +1,6 @@
 """Entra ID: tenant discovery, and the client-credentials exchange with a managed-identity token as assertion."""
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,8 +67,9 @@ class _NoTokenCache(msal.TokenCache):
 
 
 # One ConfidentialClientApplication per (cloud base, tenant, app), kept for the worker's life; all share one
-# http_cache so each tenant's metadata is fetched once (ENTRA_FACTS: MSAL).
-_apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
+# http_cache so each tenant's metadata is fetched once (ENTRA_FACTS: MSAL). A client weighs ~25 kB: the least recently
+# used ones beyond ENTRA_CLIENTS_MAX per process are dropped (and rebuilt from the shared metadata if needed again).
+_apps: OrderedDict[tuple[str, str, str], msal.ConfidentialClientApplication] = OrderedDict()
 _http_cache: dict = {}
 _lock = threading.Lock()
 
@@ -75,9 +77,13 @@ _lock = threading.Lock()
 def confidential_client(*, login_base: str, tenant_id: str, client_id: str,
                         assertion: Callable[[], str]) -> msal.ConfidentialClientApplication:
     """Raises ValueError when MSAL cannot read the tenant's metadata (unknown tenant, wrong cloud)."""
+    from django.conf import settings
+
     key = (login_base, tenant_id, client_id)
     with _lock:
         app = _apps.get(key)
+        if app is not None:
+            _apps.move_to_end(key)
     if app is None:
         app = msal.ConfidentialClientApplication(
             client_id,
@@ -90,6 +96,8 @@ def confidential_client(*, login_base: str, tenant_id: str, client_id: str,
         )
         with _lock:
             app = _apps.setdefault(key, app)
+            while len(_apps) > settings.ENTRA_CLIENTS_MAX:
+                _apps.popitem(last=False)
     return app
 
 

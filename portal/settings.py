@@ -174,6 +174,7 @@ ENTRA_BASE_URL = env("ENTRA_BASE_URL", "").rstrip("/")
 ENTRA_CA_BUNDLE = env("ENTRA_CA_BUNDLE", "")
 IMDS_URL = env("IMDS_URL", "http://169.254.169.254").rstrip("/")
 ENTRA_HTTP_TIMEOUT = env_float("ENTRA_HTTP_TIMEOUT", 10.0)
+ENTRA_CLIENTS_MAX = env_int("ENTRA_CLIENTS_MAX", 2000)  # MSAL clients (one per tenant) kept per worker process
 
 # Token tests: bounded retries with capped exponential backoff; the reaper's patience; sweeps.
 TOKEN_TEST_QUEUE = env("TOKEN_TEST_QUEUE", "celery")  # a queue of their own lets sweeps scale on separate workers

@@ -319,3 +319,19 @@ def test_a_batch_past_its_time_budget_sends_the_rest_on_their_own(portal_on_emul
         token_tests_execute_batch(test_ids=ids)  # the first is done: the next runs, the last goes out alone
     statuses = dict(TokenTest.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert statuses == {ids[0]: "succeeded", ids[1]: "failed", ids[2]: "failed"}
+
+
+def test_a_worker_keeps_at_most_entra_clients_max_msal_clients(portal_on_emulator, make_tenant, settings,
+                                                                django_capture_on_commit_callbacks):
+    from exchange import entra
+
+    settings.ENTRA_CLIENTS_MAX = 2
+    tenants = [make_tenant(tenant_id=t, home_app=portal_on_emulator.app)
+               for t in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND)]
+    for tenant in tenants:
+        _run(tenant, django_capture_on_commit_callbacks)
+    # The home tenant's client and the last customer's are kept; the least recently used ones were dropped...
+    assert {key[1] for key in entra._apps} == {demo.HOME, demo.NORTHWIND}
+    # ...and a dropped tenant is simply served by a new client.
+    assert _run(tenants[0], django_capture_on_commit_callbacks).outcome == "verified"
+    assert {key[1] for key in entra._apps} == {demo.HOME, demo.FABRIKAM}
