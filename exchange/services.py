@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -69,17 +69,26 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def _claim(test: TokenTest) -> bool:
-    """Queued → running, by a conditional update: a duplicate delivery (or a finished test) claims nothing."""
-    claimed = TokenTest.objects.filter(pk=test.pk, status=TokenTest.Status.QUEUED).update(
-        status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()),
-        attempts=F("attempts") + 1, not_before=None,
-    )
-    if claimed:
-        test.status, test.attempts = TokenTest.Status.RUNNING, test.attempts + 1
-    else:
-        logger.info("token test %s not claimable (duplicate delivery or finished)", test.pk)
-    return bool(claimed)
+def _claim(test_ids: list[int]) -> list[TokenTest]:
+    """Queued → running, for those of `test_ids` still queued, in one transaction: a duplicate delivery (or a finished
+    test) claims nothing. Returns the claimed tests with their tenant and home app."""
+    with transaction.atomic():
+        ids = list(TokenTest.objects.select_for_update().filter(pk__in=test_ids, status=TokenTest.Status.QUEUED)
+                   .values_list("pk", flat=True))
+        if ids:
+            TokenTest.objects.filter(pk__in=ids).update(
+                status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()),
+                attempts=F("attempts") + 1, not_before=None)
+    if len(ids) < len(test_ids):
+        logger.info("token tests %s not claimable (duplicate delivery or finished)", sorted(set(test_ids) - set(ids)))
+    return list(TokenTest.objects.select_related("tenant", "tenant__home_app").filter(pk__in=ids).order_by("pk"))
+
+
+def _release(test_ids: list[int]) -> None:
+    """Claimed but never started: back to the queue as they were."""
+    TokenTest.objects.filter(pk__in=test_ids, status=TokenTest.Status.RUNNING).update(
+        status=TokenTest.Status.QUEUED, attempts=F("attempts") - 1,
+        started_at=Case(When(attempts__lte=1, then=Value(None)), default=F("started_at")))
 
 
 def _run_chain(test: TokenTest) -> chain.ChainResult:
@@ -96,15 +105,14 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
 
     Tests not started within `budget_seconds` are left queued and returned, for the caller to send on their own.
     Returns the executions (a test not claimable has none) and the tests left unstarted."""
-    tests = list(TokenTest.objects.select_related("tenant", "tenant__home_app").filter(pk__in=test_ids)
-                 .order_by("pk"))
     deadline = time.monotonic() + budget_seconds if budget_seconds else None
     runs, unstarted = [], []
-    for test in tests:
+    for test in _claim(test_ids):
         if deadline is not None and runs and time.monotonic() > deadline:
             unstarted.append(test.pk)
-        elif _claim(test):
+        else:
             runs.append((test, _run_chain(test)))
+    _release(unstarted)
     if not runs:
         return [], unstarted
     with transaction.atomic():
