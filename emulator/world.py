@@ -122,6 +122,7 @@ class World:
         self.state_path = Path(state_dir) / "state.json" if state_dir else None
         self.data = copy.deepcopy(self.initial)
         self.fic_created_at: dict[str, float] = {}
+        self._tenant_index: tuple[list, int, dict] | None = None
         if self.state_path and self.state_path.exists():
             saved = json.loads(self.state_path.read_text())
             if saved.get("fingerprint") == self.fingerprint:
@@ -145,11 +146,15 @@ class World:
 
     # --- lookups -----------------------------------------------------------------------------------------------
     def tenant(self, name: str) -> dict | None:
-        name = name.lower()
-        for tenant in self.data["tenants"]:
-            if tenant["id"] == name or name in (d.lower() for d in tenant["domains"]):
-                return tenant
-        return None
+        """By GUID or verified domain; indexed, since a benchmark world holds thousands of tenants."""
+        tenants = self.data["tenants"]
+        if self._tenant_index is None or self._tenant_index[0] is not tenants or self._tenant_index[1] != len(tenants):
+            by_name = {}
+            for tenant in reversed(tenants):  # the first tenant claiming a name wins, as a linear search would
+                for key in (tenant["id"], *tenant["domains"]):
+                    by_name[key.lower()] = tenant
+            self._tenant_index = (tenants, len(tenants), by_name)  # keeps the list alive: its identity stays unique
+        return self._tenant_index[2].get(name.lower())
 
     def app(self, app_id: str) -> dict | None:
         return next((a for a in self.data["apps"] if a["app_id"].lower() == app_id.lower()), None)
