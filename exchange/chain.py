@@ -2,11 +2,13 @@
 
 Tokens stay in local variables of this module: only their non-secret claims leave it (ChainStep.claims).
 """
+import base64
+import binascii
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import jwt
 import requests
 from msal.exceptions import MsalServiceError
 
@@ -18,10 +20,15 @@ KEPT_CLAIMS = ("iss", "aud", "tid", "oid", "sub", "appid", "azp", "roles", "exp"
 
 
 def redact(token: str) -> dict:
-    """The non-secret claims of a token (no signature check: we only describe what we were given)."""
+    """The non-secret claims of a token (no signature check: we only describe what we were given).
+
+    The payload is read directly: PyJWT's unverified decode costs ten times as much, twice per tenant test."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    if not isinstance(claims, dict):
         return {}
     return {k: claims[k] for k in KEPT_CLAIMS if k in claims}
 

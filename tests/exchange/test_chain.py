@@ -336,3 +336,14 @@ def test_a_worker_keeps_at_most_entra_clients_max_msal_clients(portal_on_emulato
     # ...and a dropped tenant is simply served by a new client.
     assert _run(tenants[0], django_capture_on_commit_callbacks).outcome == "verified"
     assert {key[1] for key in entra._apps} == {demo.HOME, demo.FABRIKAM}
+
+
+def test_redact_keeps_only_the_non_secret_claims_and_survives_garbage():
+    import jwt
+
+    token = jwt.encode({"iss": "https://sts.windows.net/t/", "aud": "https://management.azure.com/", "roles": ["R"],
+                        "exp": 5, "xms_cc": ["cp1"], "uti": "u"}, "k" * 32, algorithm="HS256")
+    assert chain.redact(token) == {"iss": "https://sts.windows.net/t/", "aud": "https://management.azure.com/",
+                                   "roles": ["R"], "exp": 5}
+    for garbage in ("", "not-a-jwt", "a.!!!.c", "a.W10.c", "a.bm90IGpzb24.c"):  # W10 = "[]", the last "not json"
+        assert chain.redact(garbage) == {}
