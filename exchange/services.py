@@ -199,9 +199,8 @@ def _finish(items: list[tuple[TokenTest, str, dict | None]]) -> dict[int, str]:
         for test, diagnosis, raw_error in done:
             verified = diagnosis.outcome == TokenTest.Outcome.VERIFIED
             statuses[test.pk] = TokenTest.Status.SUCCEEDED if verified else TokenTest.Status.FAILED
-            error = {} if diagnosis.recognised else (raw_error or {})
-            tests[(statuses[test.pk], diagnosis.outcome, diagnosis.code, json.dumps(error, sort_keys=True, default=str))].append(
-                test.pk)
+            error = json.dumps({} if diagnosis.recognised else (raw_error or {}), sort_keys=True, default=str)
+            tests[(statuses[test.pk], diagnosis.outcome, diagnosis.code, error)].append(test.pk)
             tenants[diagnosis.outcome].append(test.tenant_id)
             if test.sweep_id:
                 sweeps[test.sweep_id][0 if verified else 1] += 1
@@ -210,8 +209,6 @@ def _finish(items: list[tuple[TokenTest, str, dict | None]]) -> dict[int, str]:
                                                         finished_at=now, not_before=None, error=json.loads(error))
         for outcome, pks in tenants.items():
             _tenants_tested(pks, outcome, now)
-        for sweep_id, (succeeded, failed) in sweeps.items():
-            _sweep_counted(sweep_id, succeeded, failed, now)
         # The trail records what changed: every test someone asked for, and a swept tenant only when its outcome
         # differs from the last one (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000).
         for test, diagnosis, _ in done:
@@ -221,6 +218,8 @@ def _finish(items: list[tuple[TokenTest, str, dict | None]]) -> dict[int, str]:
                              target_id=str(test.pk), tenant_id=str(test.tenant.tenant_id),
                              detail={"outcome": diagnosis.outcome, "code": diagnosis.code, "attempts": test.attempts,
                                      "previous": previous})
+        for sweep_id, (succeeded, failed) in sweeps.items():  # last: "sweep.finished" follows its tests' events
+            _sweep_counted(sweep_id, succeeded, failed, now)
     return statuses
 
 

@@ -248,6 +248,7 @@ def test_a_sweep_counts_every_outcome_and_closes_once(portal_on_emulator, make_t
         assert sweep.finished_at is not None
         finished = AuditEvent.objects.filter(action="sweep.finished", target_id=str(sweep.pk))
         assert [e.detail for e in finished] == [{"total": 3, "succeeded": 1, "failed": 2}]
+        assert AuditEvent.objects.order_by("-seq").first().action == "sweep.finished"  # after its tests' events
     # Each tenant's outcome is audited when it changes (the first sweep), not again when it stays the same.
     assert AuditEvent.objects.filter(action="tokentest.finished").count() == 3
 
