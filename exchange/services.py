@@ -24,25 +24,19 @@ WORKER = Actor.system("worker")
 IDENTITY_MAX_AGE = 60  # seconds a sweep's test may use this process's earlier read of the worker identity
 
 
-def _enqueue(test_ids: list[int], *, jitter: float = 0.0, batch: int = 1) -> None:
-    """Send the tests' tasks once the transaction commits: one task per test, or per `batch` tests (sweeps)."""
+def _enqueue(test_ids: list[int], *, jitter: float = 0.0, batch: int = 1, countdown: float | None = None) -> None:
+    """Send the tests' tasks once the transaction commits: one task per test, or per `batch` tests (sweeps), after
+    `countdown` seconds (a retry) or a random delay up to `jitter` (a scheduled sweep)."""
     from exchange.tasks import token_test_run, token_tests_run
 
     def send():
         for i in range(0, len(test_ids), batch):
-            countdown = random.uniform(0, jitter) if jitter else None
+            delay = random.uniform(0, jitter) if jitter else countdown
             chunk = test_ids[i:i + batch]
             task, args = (token_test_run, chunk) if len(chunk) == 1 else (token_tests_run, [chunk])
-            task.apply_async(args=args, countdown=countdown, queue=settings.TOKEN_TEST_QUEUE)
+            task.apply_async(args=args, countdown=delay, queue=settings.TOKEN_TEST_QUEUE)
 
     transaction.on_commit(send)
-
-
-def _enqueue_retry(test_id: int, delay: float) -> None:
-    from exchange.tasks import token_test_run
-
-    transaction.on_commit(lambda: token_test_run.apply_async(args=[test_id], countdown=delay,
-                                                             queue=settings.TOKEN_TEST_QUEUE))
 
 
 def token_test_start(*, tenant, trigger: str, actor: Actor, requested_by=None, sweep: Sweep | None = None) -> TokenTest:
@@ -129,12 +123,13 @@ def token_test_execute(*, test_id: int) -> Execution | None:
     return executions[0] if executions else None
 
 
-def token_tests_execute_batch(*, test_ids: list[int]) -> None:
-    """A sweep's batch: run it, send each retry and each test the time budget left unstarted as a task of its own."""
+def token_tests_execute_and_requeue(*, test_ids: list[int]) -> None:
+    """What a task does with its tests (one, or a sweep's batch): run them, then send each retry, and each test the
+    time budget left unstarted, as a task of its own."""
     executions, unstarted = token_tests_execute(test_ids=test_ids, budget_seconds=settings.TOKEN_TEST_BATCH_SECONDS)
     for execution in executions:
         if execution.retry_in is not None:
-            _enqueue_retry(execution.test_id, execution.retry_in)
+            _enqueue([execution.test_id], countdown=execution.retry_in)
     _enqueue(unstarted)
 
 

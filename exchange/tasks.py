@@ -7,17 +7,15 @@ from exchange.models import Sweep
 from portal.services import Actor
 
 
-@shared_task(name="exchange.token_test_run", bind=True, acks_late=True, max_retries=50)
-def token_test_run(self, test_id: int) -> None:
-    # The attempt count lives on the TokenTest row (bounded by TOKEN_TEST_MAX_ATTEMPTS); max_retries is a backstop.
-    execution = services.token_test_execute(test_id=test_id)
-    if execution is not None and execution.retry_in is not None:
-        raise self.retry(countdown=execution.retry_in)
+@shared_task(name="exchange.token_test_run", acks_late=True)
+def token_test_run(test_id: int) -> None:
+    # A retry goes out as a new message; the attempt count lives on the TokenTest row (TOKEN_TEST_MAX_ATTEMPTS).
+    services.token_tests_execute_and_requeue(test_ids=[test_id])
 
 
 @shared_task(name="exchange.token_tests_run", acks_late=True)
 def token_tests_run(test_ids: list[int]) -> None:
-    services.token_tests_execute_batch(test_ids=test_ids)
+    services.token_tests_execute_and_requeue(test_ids=test_ids)
 
 
 @shared_task(name="exchange.sweep_scheduled", acks_late=True)

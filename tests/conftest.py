@@ -99,9 +99,8 @@ def celery_eager(request, settings):
         yield
         return
     app.conf.task_always_eager = True
-    # Not propagating: Celery would raise `Retry` out of an eager task instead of applying the retry; a task that
-    # crashes still shows, because tests assert the state it should have left.
-    app.conf.task_eager_propagates = False
+    # Propagating: a task that crashes fails the test (retries are new messages, not a raised `Retry`).
+    app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
 

@@ -295,13 +295,13 @@ def test_a_batch_records_each_test_as_a_single_test_would(portal_on_emulator, ma
 
 def test_a_transient_failure_in_a_batch_is_retried_as_a_task_of_its_own(portal_on_emulator, make_tenant,
                                                                          django_capture_on_commit_callbacks, settings):
-    from exchange.services import token_tests_execute_batch
+    from exchange.services import token_tests_execute_and_requeue
 
     settings.TOKEN_TEST_RETRY_BASE_SECONDS = 0
     ids = _batch(portal_on_emulator, make_tenant, demo.FABRIKAM, demo.TAILSPIN)
     portal_on_emulator.control.faults(arm={"fail_next": 1, "fail_status": 503, "retry_after": 0})
     with django_capture_on_commit_callbacks(execute=True):
-        token_tests_execute_batch(test_ids=ids)
+        token_tests_execute_and_requeue(test_ids=ids)
     first, second = TokenTest.objects.filter(pk__in=ids).order_by("pk")
     assert (first.status, first.outcome, first.attempts) == ("succeeded", "verified", 2)  # 503, then retried
     assert (second.status, second.outcome, second.attempts) == ("failed", "no_role", 1)
@@ -309,7 +309,7 @@ def test_a_transient_failure_in_a_batch_is_retried_as_a_task_of_its_own(portal_o
 
 def test_a_batch_past_its_time_budget_sends_the_rest_on_their_own(portal_on_emulator, make_tenant,
                                                                   django_capture_on_commit_callbacks, settings):
-    from exchange.services import token_tests_execute, token_tests_execute_batch
+    from exchange.services import token_tests_execute, token_tests_execute_and_requeue
 
     ids = _batch(portal_on_emulator, make_tenant, demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND)
     executions, unstarted = token_tests_execute(test_ids=ids, budget_seconds=1e-9)
@@ -318,7 +318,7 @@ def test_a_batch_past_its_time_budget_sends_the_rest_on_their_own(portal_on_emul
     assert set(left.values_list("status", "attempts", "started_at")) == {("queued", 0, None)}  # as they were
     settings.TOKEN_TEST_BATCH_SECONDS = 1e-9
     with django_capture_on_commit_callbacks(execute=True):
-        token_tests_execute_batch(test_ids=ids)  # the first is done: the next runs, the last goes out alone
+        token_tests_execute_and_requeue(test_ids=ids)  # the first is done: the next runs, the last goes out alone
     statuses = dict(TokenTest.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert statuses == {ids[0]: "succeeded", ids[1]: "failed", ids[2]: "failed"}
 
