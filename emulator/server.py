@@ -249,7 +249,10 @@ class Emulator:
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
             thread.start()
             self._threads.append(thread)
-        (self.state_dir / "emulator.json").write_text(json.dumps(self.info, indent=2))
+        # Written whole, then renamed: a reader polling for the file never sees it half-written.
+        partial = self.state_dir / "emulator.json.partial"
+        partial.write_text(json.dumps(self.info, indent=2))
+        partial.replace(self.state_dir / "emulator.json")
         return self
 
     def stop(self) -> None:
