@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from portal.models import AuditEvent
 from portal.selectors import audit_chain_verify
-from portal.services import GENESIS_HASH, Actor, audit_record
+from portal.services import GENESIS_HASH, Actor, audit_record, audit_record_many
 from tests.conftest import PASSWORD
 
 
@@ -40,6 +40,20 @@ def test_events_are_chained():
     assert second.prev_hash == first.hash and third.prev_hash == second.hash
     assert [e.seq for e in (first, second, third)] == [1, 2, 3]
     assert "3 events verified" in _verify_output()
+
+
+@pytest.mark.django_db
+def test_events_appended_together_chain_as_single_ones_do():
+    (first,) = _record(1)
+    batch = audit_record_many([{"action": f"test.batch{i}", "actor": Actor.system("test"), "detail": {"i": i}}
+                               for i in range(3)])
+    (last,) = _record(1)
+    chain = [first, *batch, last]
+    assert [e.seq for e in chain] == [1, 2, 3, 4, 5]
+    assert all(later.prev_hash == earlier.hash for earlier, later in zip(chain, chain[1:], strict=False))
+    assert [e.action for e in AuditEvent.objects.order_by("seq")] == [e.action for e in chain]
+    assert "5 events verified" in _verify_output()
+    assert audit_record_many([]) == []
 
 
 @pytest.mark.django_db
