@@ -1,6 +1,6 @@
 """Benchmark: a sweep of N tenants on a real Celery worker, Redis and PostgreSQL, against the emulator with latency.
 
-    .venv/bin/python bench/sweep.py [--tenants 1000] [--latency-ms 20] [--processes 24] [--naive-tenants 100]
+    .venv/bin/python bench/sweep.py [--tenants 1000] [--latency-ms 20] [--processes 4] [--threads 20] [--naive-tenants 100]
 
 Prints wall time and tenant tests per second for a cold sweep (fresh worker processes) and a warm one (clients and
 metadata already cached), the emulator's call counts by endpoint and the CPU each part of the system used per tenant
@@ -67,7 +67,9 @@ def main():
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
-    parser.add_argument("--processes", type=int, default=24, help="Celery worker processes (prefork) or threads")
+    parser.add_argument("--processes", type=int, default=4, help="Celery worker processes (prefork) or threads")
+    parser.add_argument("--threads", type=int, default=20,
+                        help="TOKEN_TEST_THREADS: chains a worker process runs side by side (a batch's tests)")
     parser.add_argument("--naive-tenants", type=int, default=100, help="tenants for the naive loop (rate is per tenant)")
     args = parser.parse_args()
 
@@ -97,7 +99,7 @@ def run(args, emulator, tmp: Path) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
            "ALLOWED_HOSTS": "localhost", "DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL,
            "ENTRA_BASE_URL": info["base_url"], "ENTRA_CA_BUNDLE": info["ca_path"], "IMDS_URL": info["imds_url"],
-           "LOG_LEVEL": "WARNING", "REDIS_CACHE_URL": BROKER_URL.rsplit("/", 1)[0] + "/13"}
+           "LOG_LEVEL": "WARNING", "TOKEN_TEST_THREADS": str(args.threads), "REDIS_CACHE_URL": BROKER_URL.rsplit("/", 1)[0] + "/13"}
     os.environ.update(env)
     ensure_database()
     import redis
@@ -128,7 +130,7 @@ def run(args, emulator, tmp: Path) -> None:
         worker.wait(timeout=30)
 
     print(f"tenants={args.tenants} emulator latency={args.latency_ms} ms/call "
-          f"worker: {args.pool} pool, concurrency {args.processes}")
+          f"worker: {args.pool} pool, concurrency {args.processes}, {args.threads} chains side by side per process")
     rates = {}
     worker = start_worker()
     try:
@@ -147,8 +149,9 @@ def run(args, emulator, tmp: Path) -> None:
         stop(worker)
     naive = run_naive(control, info, args.naive_tenants)
     print("\nspeed-up over the naive loop: " + ", ".join(f"{k} {v / naive:.0f}x" for k, v in rates.items()))
-    print("To scale further: start more worker processes or hosts on the same Redis and PostgreSQL "
-          "(celery -A portal worker --concurrency N); each process fetches the MI token once.")
+    print("To scale further: start more worker processes (about two per core) or hosts on the same Redis and "
+          "PostgreSQL (celery -A portal worker --concurrency N); each keeps TOKEN_TEST_THREADS chains in flight and "
+          "fetches the MI token once.")
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

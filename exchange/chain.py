@@ -5,7 +5,9 @@ Tokens stay in local variables of this module: only their non-secret claims leav
 import base64
 import binascii
 import json
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -115,10 +117,58 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
         return {"error": "unavailable", "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
 
 
+def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, cloud: str, scope: str,
+              retrying: bool) -> tuple[ChainResult | None, str | None]:
+    """Client credentials in `target`, the MI token as assertion: (the failure, None), or (None, the access token)."""
+    with _Step(steps, name) as step:
+        step.detail = {"tenant": target, "scope": scope}
+        if retrying:
+            entra.forget_throttle(target)
+        try:
+            client = _client_for(app=app, identity=identity, tenant_id=target, login_base=CLOUDS[cloud].login_base,
+                                 audience=app.exchange_audience)
+        except ValueError:
+            # MSAL could not read the tenant's metadata: ask discovery why (unknown tenant, wrong cloud...).
+            try:
+                entra.tenant_discover(cloud_key=cloud, domain_or_id=target)
+                step.error_code, step.message = "unknown", "MSAL could not read the tenant's metadata."
+            except entra.TenantNotFound as exc:
+                step.error_code, step.error, step.message = "AADSTS90002", "invalid_tenant", str(exc)
+            except entra.EntraUnavailable as exc:
+                step.error_code, step.message, step.transient = "transient", str(exc), True
+            return ChainResult(steps, step.error_code, step.transient, None, {"error": step.error}), None
+        try:
+            attempt = entra.client_credentials(client, scope)
+        except requests.RequestException as exc:
+            step.error_code, step.transient = "transient", True
+            step.message = f"No answer from the token endpoint ({type(exc).__name__})."
+            return ChainResult(steps, "transient", True), None
+        except MsalServiceError:  # MSAL raises on HTTP 5xx instead of returning the error
+            record = wire()
+            step.http_status, step.retry_after = record.status, record.retry_after
+            step.error_code, step.transient = "transient", True
+            step.message = f"The token endpoint answered HTTP {record.status}."
+            return ChainResult(steps, "transient", True, record.retry_after), None
+        except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
+            step.error_code = "transient" if exc.transient else f"IMDS:{exc.code}"
+            step.transient, step.message = exc.transient, exc.message[:2000]
+            return ChainResult(steps, step.error_code, exc.transient, exc.retry_after), None
+        step.http_status = attempt.http_status
+        if "access_token" not in attempt.result:
+            _token_error(step, attempt)
+            raw = {k: attempt.result.get(k) for k in ("error", "error_codes") if k in attempt.result}
+            return ChainResult(steps, step.error_code, step.transient, step.retry_after, raw), None
+        step.ok = True
+        step.claims = redact(attempt.result["access_token"])
+        step.detail["expires_in"] = attempt.result.get("expires_in")
+        return None, attempt.result["access_token"]
+
+
 # Home-tenant proofs of the FIC, per (app, identity): a sweep proves the FIC once per worker process and window, not
 # once per tenant (the customer-tenant exchange that follows proves it again anyway).
 HOME_PROOF_SECONDS = 300
 _home_proofs: dict[tuple[int, int], tuple[float, dict]] = {}
+_home_locks: dict[tuple[int, int], threading.Lock] = {}
 
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
@@ -145,64 +195,28 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
         del result
 
     # 2. Optional: the same exchange in the home tenant proves the FIC itself, apart from consent.
-    login_base = CLOUDS[tenant_cloud].login_base
-    tenants = [("home_token", str(app.home_tenant_id))] if app.verify_home_token else []
-    tenants.append(("tenant_token", tenant_id))
     scope = CLOUDS[tenant_cloud].arm_scope
-    access_token = None
-    for name, target in tenants:
-        proof = _home_proofs.get((app.pk, identity.pk)) if name == "home_token" and reuse_home_proof else None
-        if proof and proof[0] > time.monotonic():
-            with _Step(steps, name) as step:
-                step.ok, step.claims = True, proof[1]
-                step.detail = {"tenant": target, "scope": scope, "source": "proven earlier by this worker"}
-            continue
-        with _Step(steps, name) as step:
-            step.detail = {"tenant": target, "scope": scope}
-            if retrying:
-                entra.forget_throttle(target)
-            try:
-                client = _client_for(app=app, identity=identity, tenant_id=target, login_base=login_base,
-                                     audience=audience)
-            except ValueError:
-                # MSAL could not read the tenant's metadata: ask discovery why (unknown tenant, wrong cloud...).
-                try:
-                    entra.tenant_discover(cloud_key=tenant_cloud, domain_or_id=target)
-                    step.error_code, step.message = "unknown", "MSAL could not read the tenant's metadata."
-                except entra.TenantNotFound as exc:
-                    step.error_code, step.error, step.message = "AADSTS90002", "invalid_tenant", str(exc)
-                except entra.EntraUnavailable as exc:
-                    step.error_code, step.message, step.transient = "transient", str(exc), True
-                return ChainResult(steps, step.error_code, step.transient, None, {"error": step.error})
-            try:
-                attempt = entra.client_credentials(client, scope)
-            except requests.RequestException as exc:
-                step.error_code, step.transient = "transient", True
-                step.message = f"No answer from the token endpoint ({type(exc).__name__})."
-                return ChainResult(steps, "transient", True)
-            except MsalServiceError:  # MSAL raises on HTTP 5xx instead of returning the error
-                record = wire()
-                step.http_status, step.retry_after = record.status, record.retry_after
-                step.error_code, step.transient = "transient", True
-                step.message = f"The token endpoint answered HTTP {record.status}."
-                return ChainResult(steps, "transient", True, record.retry_after)
-            except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
-                step.error_code = "transient" if exc.transient else f"IMDS:{exc.code}"
-                step.transient, step.message = exc.transient, exc.message[:2000]
-                return ChainResult(steps, step.error_code, exc.transient, exc.retry_after)
-            step.http_status = attempt.http_status
-            if "access_token" not in attempt.result:
-                _token_error(step, attempt)
-                raw = {k: attempt.result.get(k) for k in ("error", "error_codes") if k in attempt.result}
-                return ChainResult(steps, step.error_code, step.transient, step.retry_after, raw)
-            step.ok = True
-            step.claims = redact(attempt.result["access_token"])
-            step.detail["expires_in"] = attempt.result.get("expires_in")
-            if name == "tenant_token":
-                access_token = attempt.result["access_token"]
+    exchange = {"app": app, "identity": identity, "cloud": tenant_cloud, "scope": scope, "retrying": retrying}
+    if app.verify_home_token:
+        home = str(app.home_tenant_id)
+        key = (app.pk, identity.pk)
+        # A sweep proves the FIC once per process and window: one thread proves it, the others wait for its proof.
+        with _home_locks.setdefault(key, threading.Lock()) if reuse_home_proof else nullcontext():
+            proof = _home_proofs.get(key) if reuse_home_proof else None
+            if proof and proof[0] > time.monotonic():
+                with _Step(steps, "home_token") as step:
+                    step.ok, step.claims = True, proof[1]
+                    step.detail = {"tenant": home, "scope": scope, "source": "proven earlier by this worker"}
             else:
-                _home_proofs[(app.pk, identity.pk)] = (time.monotonic() + HOME_PROOF_SECONDS, step.claims)
-            del attempt
+                failed, _ = _exchange(steps, "home_token", home, **exchange)
+                if failed:
+                    return failed
+                _home_proofs[key] = (time.monotonic() + HOME_PROOF_SECONDS, steps[-1].claims)
+
+    # 3. The customer-tenant token.
+    failed, access_token = _exchange(steps, "tenant_token", tenant_id, **exchange)
+    if failed:
+        return failed
 
     # 4. ARM probe: proves the role, not only the consent.
     with _Step(steps, "arm_probe") as step:

@@ -66,11 +66,13 @@ class _NoTokenCache(msal.TokenCache):
         return None
 
 
-# One ConfidentialClientApplication per (cloud base, tenant, app), kept for the worker's life; all share one
-# http_cache so each tenant's metadata is fetched once (ENTRA_FACTS: MSAL). A client weighs ~25 kB: the least recently
-# used ones beyond ENTRA_CLIENTS_MAX per process are dropped (and rebuilt from the shared metadata if needed again).
+# One ConfidentialClientApplication per (cloud base, tenant, app), kept for the worker's life. A client weighs ~25 kB:
+# the least recently used ones beyond ENTRA_CLIENTS_MAX per process are dropped (and rebuilt if needed again).
+# Each client keeps its own MSAL http_cache: a chain runs on several threads at once, and MSAL guards an http_cache
+# with a lock of each client's own, so clients sharing one dict could corrupt its index. Nothing is lost by it: with
+# instance discovery off, the only GET MSAL caches is the tenant's own metadata, which no other client asks for, and
+# http.RecordingSession shares that between every process through Django's cache (ENTRA_FACTS' aim, fleet-wide).
 _apps: OrderedDict[tuple[str, str, str], msal.ConfidentialClientApplication] = OrderedDict()
-_http_cache: dict = {}
 _lock = threading.Lock()
 
 
@@ -90,7 +92,7 @@ def confidential_client(*, login_base: str, tenant_id: str, client_id: str,
             client_credential={"client_assertion": assertion},
             authority=f"{login_base}/{tenant_id}",
             http_client=entra_session(),
-            http_cache=_http_cache,
+            http_cache={},
             token_cache=_NoTokenCache(),
             instance_discovery=False,
         )
@@ -102,13 +104,11 @@ def confidential_client(*, login_base: str, tenant_id: str, client_id: str,
 
 
 def forget_throttle(tenant_id: str) -> None:
-    """Drop MSAL's replayed 429/5xx/400 answers for a tenant before our own (backed-off) retry of it."""
+    """Before our own (backed-off) retry of a tenant: drop its clients, and with them the 429/5xx/400 answers MSAL
+    would otherwise replay from their http_cache (ENTRA_FACTS). The next exchange builds a fresh client."""
     with _lock:
-        index = _http_cache.get("_index_")
-        for key in [k for k in _http_cache if isinstance(k, str) and k.startswith("POST ") and f"/{tenant_id}/" in k]:
-            _http_cache.pop(key, None)
-            if index:
-                index[1].pop(key, None)
+        for key in [k for k in _apps if k[1] == tenant_id]:
+            del _apps[key]
 
 
 @dataclass
@@ -130,7 +130,6 @@ def client_credentials(app: msal.ConfidentialClientApplication, scope: str) -> T
 def reset_clients() -> None:
     with _lock:
         _apps.clear()
-        _http_cache.clear()
 
 
 def oidc_discovery_problem(issuer: str) -> str | None:

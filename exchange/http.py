@@ -34,7 +34,7 @@ def _retry_after(response) -> float | None:
 
 
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
-DISCOVERY_TTL = 3600
+DISCOVERY_TTL = 24 * 3600  # as long as MSAL keeps a discovery GET in its own http_cache
 
 
 def _cached_discovery(url: str):

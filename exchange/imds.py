@@ -10,6 +10,7 @@ from exchange.http import ImdsSession, wire
 
 _clients: dict[tuple[str, str], msal.ManagedIdentityClient] = {}
 _lock = threading.Lock()
+_acquire_lock = threading.Lock()
 
 
 class ImdsError(Exception):
@@ -53,7 +54,8 @@ def mi_token(*, client_id: str, resource: str) -> dict:
     record = wire()
     before = record.requests
     try:
-        result = _client(client_id).acquire_token_for_client(resource=resource)
+        with _acquire_lock:  # one IMDS call per process, not one per thread that finds the cache empty
+            result = _client(client_id).acquire_token_for_client(resource=resource)
     except requests.RequestException as exc:
         raise ImdsError("unreachable", f"IMDS did not answer: {type(exc).__name__}", transient=True) from exc
     except json.JSONDecodeError as exc:

@@ -189,6 +189,8 @@ SWEEP_INTERVAL_MINUTES = env_float("SWEEP_INTERVAL_MINUTES", 60.0)
 SWEEP_JITTER_SECONDS = env_float("SWEEP_JITTER_SECONDS", 120.0)
 # A sweep sends its tests in tasks of this many: one transaction records a whole batch's steps and outcomes.
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 20)
+# A batch's chains wait on Microsoft side by side, on this many threads of the worker process (not more processes).
+TOKEN_TEST_THREADS = env_int("TOKEN_TEST_THREADS", 20)
 TOKEN_TEST_BATCH_SECONDS = env_float("TOKEN_TEST_BATCH_SECONDS", 30.0)  # then the rest go out as tasks of their own
 REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 120.0)
 FIC_SYNC_INTERVAL_MINUTES = env_float("FIC_SYNC_INTERVAL_MINUTES", 30.0)  # the FIC inventory re-read from Graph

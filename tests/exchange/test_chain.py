@@ -3,11 +3,14 @@ transient faults retried, permanent errors not, and no token left anywhere."""
 import copy
 import logging
 import re
+import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
 from django.core import serializers
+from django.db.backends.signals import connection_created
 
 from emulator import world as demo
 from exchange import chain
@@ -293,6 +296,36 @@ def test_a_batch_records_each_test_as_a_single_test_would(portal_on_emulator, ma
     assert sum(by_id[i].steps.count() for i in ids) == 11
 
 
+def test_a_batch_runs_its_chains_side_by_side_with_one_imds_call_and_one_home_proof(portal_on_emulator, make_tenant):
+    from exchange.models import Sweep, TokenTestStep
+    from exchange.services import token_tests_execute
+
+    portal_on_emulator.control.faults(token={"latency_ms": 200}, arm={"latency_ms": 200})
+    portal_on_emulator.control.reset_requests()
+    sweep = Sweep.objects.create(trigger="manual", total=3)
+    ids = _batch(portal_on_emulator, make_tenant, demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND, sweep=sweep)
+    opened_by = []
+    record = lambda **kwargs: opened_by.append(threading.current_thread().name)  # noqa: E731
+    connection_created.connect(record)
+    try:
+        executions, _ = token_tests_execute(test_ids=ids)
+    finally:
+        connection_created.disconnect(record)
+    assert not [name for name in opened_by if name.startswith("chain")]  # the chains' threads never touch the database
+    assert [e.status for e in executions] == ["succeeded", "failed", "failed"]
+    # Every customer exchange began before any of them ended: the three waited for Entra at the same time.
+    spans = [(s.started_at, s.started_at + timedelta(milliseconds=s.duration_ms))
+             for s in TokenTestStep.objects.filter(test_id__in=ids, name="tenant_token")]
+    assert len(spans) == 3 and max(start for start, _ in spans) < min(end for _, end in spans)
+    # Yet the process asked IMDS once and proved the FIC in its home tenant once, for all three.
+    counts = portal_on_emulator.control.requests()["by_endpoint"]
+    assert (counts["imds"], counts["token"]) == (1, 4)
+    homes = TokenTestStep.objects.filter(test_id__in=ids, name="home_token")
+    assert sorted(h.detail.get("source", "wire") for h in homes) == ["proven earlier by this worker"] * 2 + ["wire"]
+    sweep.refresh_from_db()
+    assert (sweep.done, sweep.succeeded, sweep.failed) == (3, 1, 2) and sweep.finished_at
+
+
 def test_a_transient_failure_in_a_batch_is_retried_as_a_task_of_its_own(portal_on_emulator, make_tenant,
                                                                          django_capture_on_commit_callbacks, settings):
     from exchange.services import token_tests_execute_and_requeue
@@ -303,8 +336,12 @@ def test_a_transient_failure_in_a_batch_is_retried_as_a_task_of_its_own(portal_o
     with django_capture_on_commit_callbacks(execute=True):
         token_tests_execute_and_requeue(test_ids=ids)
     first, second = TokenTest.objects.filter(pk__in=ids).order_by("pk")
-    assert (first.status, first.outcome, first.attempts) == ("succeeded", "verified", 2)  # 503, then retried
-    assert (second.status, second.outcome, second.attempts) == ("failed", "no_role", 1)
+    assert (first.status, first.outcome, second.status, second.outcome) == ("succeeded", "verified", "failed", "no_role")
+    # The chains run side by side, so either may have met the 503: that one ran twice, with a retried step.
+    assert sorted([first.attempts, second.attempts]) == [1, 2]
+    retried = first if first.attempts == 2 else second
+    assert list(retried.steps.filter(name="arm_probe").order_by("attempt").values_list("attempt", "http_status")) == [
+        (1, 503), (2, 200)]
 
 
 def test_a_batch_past_its_time_budget_sends_the_rest_on_their_own(portal_on_emulator, make_tenant,
@@ -348,3 +385,18 @@ def test_redact_keeps_only_the_non_secret_claims_and_survives_garbage():
                                    "roles": ["R"], "exp": 5}
     for garbage in ("", "not-a-jwt", "a.!!!.c", "a.W10.c", "a.bm90IGpzb24.c"):  # W10 = "[]", the last "not json"
         assert chain.redact(garbage) == {}
+
+
+def test_a_forked_worker_process_starts_its_own_chain_threads():
+    """Celery's prefork pool forks: a child must not inherit a thread pool whose threads stayed in the parent."""
+    import os
+
+    from exchange import services
+
+    parent_pool = services._chain_pool()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status, run nothing else of pytest's
+        os._exit(0 if services._pool is None and services._chain_pool() is not parent_pool else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert services._chain_pool() is parent_pool
