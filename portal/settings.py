@@ -204,7 +204,7 @@ CONSENT_LINK_TTL_DAYS = env_int("CONSENT_LINK_TTL_DAYS", 7)
 CONSENT_RATE_LIMIT = env_int("CONSENT_RATE_LIMIT", 20)  # consent callbacks per client IP and minute
 
 # Django's cache (the consent page's rate limit): Redis when REDIS_CACHE_URL is set, else in-process memory.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_CACHE_URL")}
+CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache", "LOCATION": env("REDIS_CACHE_URL")}
           if env("REDIS_CACHE_URL") else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BEAT_SCHEDULE.update({

@@ -11,6 +11,14 @@ pytest_plugins = ["tests.fixtures.emulator"]
 PASSWORD = "correct-horse-battery-staple-42"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty shared cache (rate-limit counters, discovery documents): Redis keeps them."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def make_staff(db):
     def make(role: str, username: str | None = None):
