@@ -19,7 +19,7 @@ class ProbeResult:
 
 
 def probe(*, arm_base: str, access_token: str, resource_id: str = "") -> ProbeResult:
-    """GET /subscriptions (or one resource id). Raises requests.RequestException on network failure."""
+    """GET /subscriptions (or one resource id). Raises http.NoAnswer on network failure."""
     if resource_id:
         api = SUBSCRIPTIONS_API if resource_id.strip("/").count("/") == 1 else RESOURCES_API
         url = f"{arm_base}/{resource_id.strip('/')}"

@@ -11,12 +11,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import requests
 from msal.exceptions import MsalServiceError
 
 from exchange import arm, entra, imds
 from exchange.clouds import CLOUDS
-from exchange.http import wire
+from exchange.http import NoAnswer, wire
 
 KEPT_CLAIMS = ("iss", "aud", "tid", "oid", "sub", "appid", "azp", "roles", "exp", "idtyp", "xms_mirid")
 
@@ -113,7 +112,7 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
         return entra.client_credentials(client, scope).result
     except imds.ImdsError as exc:
         return {"error": f"imds_{exc.code}", "error_description": exc.message, "error_codes": []}
-    except (ValueError, requests.RequestException, MsalServiceError) as exc:
+    except (ValueError, NoAnswer, MsalServiceError) as exc:
         return {"error": "unavailable", "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
 
 
@@ -127,6 +126,10 @@ def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, 
         try:
             client = _client_for(app=app, identity=identity, tenant_id=target, login_base=CLOUDS[cloud].login_base,
                                  audience=app.exchange_audience)
+        except NoAnswer as exc:  # MSAL reads the tenant's metadata when a client is built
+            step.error_code, step.transient = "transient", True
+            step.message = f"No answer from Microsoft Entra ID for the tenant's metadata: {exc}."
+            return ChainResult(steps, "transient", True), None
         except ValueError:
             # MSAL could not read the tenant's metadata: ask discovery why (unknown tenant, wrong cloud...).
             try:
@@ -139,9 +142,9 @@ def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, 
             return ChainResult(steps, step.error_code, step.transient, None, {"error": step.error}), None
         try:
             attempt = entra.client_credentials(client, scope)
-        except requests.RequestException as exc:
+        except NoAnswer as exc:
             step.error_code, step.transient = "transient", True
-            step.message = f"No answer from the token endpoint ({type(exc).__name__})."
+            step.message = f"No answer from the token endpoint: {exc}."
             return ChainResult(steps, "transient", True), None
         except MsalServiceError:  # MSAL raises on HTTP 5xx instead of returning the error
             record = wire()
@@ -223,9 +226,9 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
         try:
             probe = arm.probe(arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
                               resource_id=app.probe_resource_id)
-        except requests.RequestException as exc:
+        except NoAnswer as exc:
             step.error_code, step.transient = "transient", True
-            step.message = f"No answer from Azure Resource Manager ({type(exc).__name__})."
+            step.message = f"No answer from Azure Resource Manager: {exc}."
             return ChainResult(steps, "transient", True)
         finally:
             del access_token

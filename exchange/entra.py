@@ -5,10 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import msal
-import requests
 
 from exchange.clouds import CLOUDS
-from exchange.http import entra_session, wire
+from exchange.http import NoAnswer, entra_session, wire
 
 
 class TenantNotFound(Exception):
@@ -36,8 +35,8 @@ def tenant_discover(*, cloud_key: str, domain_or_id: str) -> TenantDiscovery:
     url = f"{cloud.login_base}/{name}/v2.0/.well-known/openid-configuration"
     try:
         response = entra_session().get(url)
-    except requests.RequestException as exc:
-        raise EntraUnavailable(f"Microsoft Entra ID did not answer ({type(exc).__name__}). Try again.") from exc
+    except NoAnswer as exc:
+        raise EntraUnavailable(f"Microsoft Entra ID did not answer: {exc}. Try again.") from exc
     if response.status_code >= 500 or response.status_code == 429:
         raise EntraUnavailable(f"Microsoft Entra ID answered HTTP {response.status_code}. Try again in a minute.")
     try:
@@ -71,7 +70,7 @@ class _NoTokenCache(msal.TokenCache):
 # Each client keeps its own MSAL http_cache: a chain runs on several threads at once, and MSAL guards an http_cache
 # with a lock of each client's own, so clients sharing one dict could corrupt its index. Nothing is lost by it: with
 # instance discovery off, the only GET MSAL caches is the tenant's own metadata, which no other client asks for, and
-# http.RecordingSession shares that between every process through Django's cache (ENTRA_FACTS' aim, fleet-wide).
+# http.EntraClient shares that between every process through Django's cache (ENTRA_FACTS' aim, fleet-wide).
 _apps: OrderedDict[tuple[str, str, str], msal.ConfidentialClientApplication] = OrderedDict()
 _lock = threading.Lock()
 
@@ -137,8 +136,10 @@ def oidc_discovery_problem(issuer: str) -> str | None:
     try:
         response = entra_session().get(f"{issuer.rstrip('/')}/.well-known/openid-configuration", timeout=5)
         body = response.json() if response.status_code == 200 else {}
-    except (requests.RequestException, ValueError) as exc:
-        return f"no answer from {issuer} ({type(exc).__name__})"
+    except NoAnswer as exc:
+        return f"no answer from {issuer}: {exc}"
+    except ValueError:
+        return f"{issuer} answered with something that is not JSON"
     if response.status_code != 200:
         return f"{issuer}/.well-known/openid-configuration answered HTTP {response.status_code}"
     if body.get("issuer", "").rstrip("/") != issuer.rstrip("/"):

@@ -4,9 +4,8 @@ import os
 import threading
 
 import msal
-import requests
 
-from exchange.http import ImdsSession, wire
+from exchange.http import ImdsClient, NoAnswer, wire
 
 _clients: dict[tuple[str, str], msal.ManagedIdentityClient] = {}
 _lock = threading.Lock()
@@ -37,7 +36,7 @@ def _client(client_id: str) -> msal.ManagedIdentityClient:
         client = _clients.get(key)
         if client is None:
             client = _clients[key] = msal.ManagedIdentityClient(
-                msal.UserAssignedManagedIdentity(client_id=client_id), http_client=ImdsSession()
+                msal.UserAssignedManagedIdentity(client_id=client_id), http_client=ImdsClient()
             )
     return client
 
@@ -56,8 +55,8 @@ def mi_token(*, client_id: str, resource: str) -> dict:
     try:
         with _acquire_lock:  # one IMDS call per process, not one per thread that finds the cache empty
             result = _client(client_id).acquire_token_for_client(resource=resource)
-    except requests.RequestException as exc:
-        raise ImdsError("unreachable", f"IMDS did not answer: {type(exc).__name__}", transient=True) from exc
+    except NoAnswer as exc:
+        raise ImdsError("unreachable", f"IMDS did not answer: {exc}.", transient=True) from exc
     except json.JSONDecodeError as exc:
         status = record.status
         raise ImdsError("unexpected_reply", f"IMDS answered HTTP {status} with a body that is not JSON",

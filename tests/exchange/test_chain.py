@@ -161,6 +161,58 @@ def test_transient_faults_are_retried_until_success(portal_on_emulator, run_for,
     assert test.steps.filter(ok=False).count() == 2 and test.steps.filter(attempt=3, ok=True).exists()
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def _single(portal_on_emulator, make_tenant, tenant_id=demo.FABRIKAM):
+    tenant = make_tenant(tenant_id=tenant_id, home_app=portal_on_emulator.app)
+    test = TokenTest.objects.create(tenant=tenant, trigger="manual")
+    execution = token_test_execute(test_id=test.pk)
+    test.refresh_from_db()
+    return execution, test, list(test.steps.order_by("pk"))
+
+
+def test_an_unreachable_imds_is_a_transient_failure_retried_later(portal_on_emulator, make_tenant, settings):
+    settings.IMDS_URL = f"http://127.0.0.1:{_closed_port()}"
+    execution, test, steps = _single(portal_on_emulator, make_tenant)
+    assert execution.retry_in is not None and (test.status, test.not_before is not None) == ("queued", True)
+    assert [(s.name, s.ok, s.error_code) for s in steps] == [("imds", False, "transient")]
+    assert steps[0].message == "IMDS did not answer: the connection was refused or could not be made."
+
+
+@pytest.mark.parametrize("kind, step, said", [
+    ("discovery", "tenant_token", "No answer from Microsoft Entra ID for the tenant's metadata: it timed out."),
+    ("token", "home_token", "No answer from the token endpoint: it timed out."),
+    ("arm", "arm_probe", "No answer from Azure Resource Manager: it timed out."),
+])
+def test_an_endpoint_that_does_not_answer_in_time_is_a_transient_failure(portal_on_emulator, make_tenant, settings,
+                                                                          kind, step, said):
+    settings.ENTRA_HTTP_TIMEOUT = 0.3
+    if kind == "discovery":  # the home tenant's client is built first: only the customer's metadata is slow
+        chain.run(app=portal_on_emulator.app, identity=portal_on_emulator.identity, tenant_id=demo.TAILSPIN,
+                  tenant_cloud="global")
+    portal_on_emulator.control.faults(**{kind: {"latency_ms": 1500}})
+    execution, test, steps = _single(portal_on_emulator, make_tenant)
+    assert execution.retry_in is not None and test.status == "queued"
+    assert (steps[-1].name, steps[-1].ok, steps[-1].error_code, steps[-1].message) == (step, False, "transient", said)
+    portal_on_emulator.control.faults(**{kind: {"latency_ms": 0}})
+    assert token_test_execute(test_id=test.pk).status == "succeeded"  # and the retry finds it answering again
+
+
+def test_an_untrusted_certificate_is_said_in_plain_words(portal_on_emulator, make_tenant, settings):
+    import certifi
+
+    settings.ENTRA_CA_BUNDLE = certifi.where()  # public CAs only: the emulator's certificate is not among them
+    execution, test, steps = _single(portal_on_emulator, make_tenant)
+    assert steps[-1].name == "home_token" and steps[-1].error_code == "transient"
+    assert "the TLS handshake failed: is the server's certificate trusted?" in steps[-1].message
+
+
 def test_retries_are_bounded(portal_on_emulator, run_for, settings):
     portal_on_emulator.control.faults(token={"fail_next": 50, "fail_status": 503, "retry_after": 0})
     test = run_for(demo.FABRIKAM)
