@@ -126,10 +126,15 @@ def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, 
         try:
             client = _client_for(app=app, identity=identity, tenant_id=target, login_base=CLOUDS[cloud].login_base,
                                  audience=app.exchange_audience)
-        except NoAnswer as exc:  # MSAL reads the tenant's metadata when a client is built
+        except (NoAnswer, MsalServiceError) as exc:  # MSAL reads the tenant's metadata when a client is built
+            record = wire()
             step.error_code, step.transient = "transient", True
-            step.message = f"No answer from Microsoft Entra ID for the tenant's metadata: {exc}."
-            return ChainResult(steps, "transient", True), None
+            if isinstance(exc, NoAnswer):
+                step.message = f"No answer from Microsoft Entra ID for the tenant's metadata: {exc}."
+            else:  # MSAL raises on HTTP 5xx
+                step.http_status, step.retry_after = record.status, record.retry_after
+                step.message = f"Microsoft Entra ID answered HTTP {record.status} for the tenant's metadata."
+            return ChainResult(steps, "transient", True, step.retry_after), None
         except ValueError:
             # MSAL could not read the tenant's metadata: ask discovery why (unknown tenant, wrong cloud...).
             try:

@@ -153,7 +153,7 @@ def test_no_identity_in_use(portal_on_emulator, run_for):
 
 
 @pytest.mark.parametrize("kind, status", [("token", 503), ("token", 429), ("imds", 410), ("arm", 503),
-                                          ("imds", 500)])
+                                          ("imds", 500), ("discovery", 503)])
 def test_transient_faults_are_retried_until_success(portal_on_emulator, run_for, kind, status):
     portal_on_emulator.control.faults(**{kind: {"fail_next": 2, "fail_status": status, "retry_after": 0}})
     test = run_for(demo.FABRIKAM)
