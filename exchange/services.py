@@ -99,7 +99,7 @@ def _run_chain(test: TokenTest, identity: ManagedIdentity | None) -> chain.Chain
 # A batch's chains run side by side on this process's threads: a chain spends nearly all its time waiting for
 # Microsoft, and threads overlap those waits at a fraction of the cost of more worker processes. The threads never
 # touch the database (the identity is read before, the outcomes are recorded after, on the task's own thread).
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
@@ -114,12 +114,9 @@ os.register_at_fork(after_in_child=_forget_pool)
 def _chain_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
-        if _pool is None or _pool[0] != settings.TOKEN_TEST_THREADS:
-            if _pool is not None:
-                _pool[1].shutdown(wait=False)
-            size = max(1, settings.TOKEN_TEST_THREADS)
-            _pool = (settings.TOKEN_TEST_THREADS, ThreadPoolExecutor(max_workers=size, thread_name_prefix="chain"))
-        return _pool[1]
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, settings.TOKEN_TEST_THREADS), thread_name_prefix="chain")
+        return _pool
 
 
 def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = None) -> tuple[list[Execution], list[int]]:
@@ -141,7 +138,8 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
             return None
         return _run_chain(tests[index], identities[tests[index].tenant.home_app.pk])
 
-    results = list(_chain_pool().map(run, range(len(tests)))) if len(tests) > 1 else [run(0)] if tests else []
+    indexes = range(len(tests))
+    results = list(_chain_pool().map(run, indexes)) if len(tests) > 1 else [run(i) for i in indexes]
     runs = [(test, result) for test, result in zip(tests, results, strict=True) if result is not None]
     unstarted = [test.pk for test, result in zip(tests, results, strict=True) if result is None]
     _release(unstarted)
