@@ -5,8 +5,9 @@ COPY pyproject.toml ./
 RUN pip install --no-cache-dir .
 COPY . .
 # Production mode, so that the manifest (hashed names) the running portal needs is written. The key given here only
-# lets settings load for this build step; the container's environment supplies the real ones.
-RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-build-step-only AUDIT_KEY=collectstatic-build-step-only python manage.py collectstatic --noinput
+# lets settings load for this build step (collectstatic signs nothing); the container's environment supplies the
+# real ones.
+RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=build-step-only-not-the-runtime-key-0123456789abcdef AUDIT_KEY=build-step-only-not-the-runtime-key-0123456789abcdef python manage.py collectstatic --noinput
 EXPOSE 8000
 # The access log shows the path without its query string (%(U)s, not %(r)s) and no Referer: a consent callback's
 # `state` must never reach a log.

@@ -27,24 +27,22 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def persistent_secret(path) -> str:
-    """A random secret kept in a file readable by its owner only (mode 600), made on first use: each install gets
-    its own. Two processes starting together both read the one that won the exclusive create."""
+def install_secret(path, nbytes: int = 48) -> str:
+    """A random secret kept in a file of this install (mode 600), made on first use: development only. Written
+    beside and then linked into place, so processes starting together all read the same complete secret."""
     import secrets
-    import time
     from pathlib import Path
 
     path = Path(path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # the winner writes right after creating the file
-            value = path.read_text().strip()
-            if value:
-                return value
-            time.sleep(0.1)
-        raise RuntimeError(f"{path} is empty: delete it to have a new secret made") from None
-    value = secrets.token_urlsafe(50)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    return value
+    if not path.exists():
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(nbytes))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process was first: its secret is the one
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()

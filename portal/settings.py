@@ -4,7 +4,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env, env_bool, env_float, env_int, env_list, persistent_secret
+from portal.env import env, env_bool, env_float, env_int, env_list, install_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -19,7 +19,7 @@ if not SECRET_KEY:
         )
     # Never a constant (anyone could sign consent-progress URLs or sessions against a debug install): a random key
     # made once per install, kept in var/ with mode 600.
-    SECRET_KEY = persistent_secret(VAR_DIR / "secret_key")
+    SECRET_KEY = install_secret(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
