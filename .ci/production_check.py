@@ -233,6 +233,9 @@ def wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
 
 
 def main() -> int:
+    # A cancelled CI job (SIGTERM, SIGHUP) still runs the clean-up below: gunicorn stopped, the database dropped.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda number, frame: sys.exit(128 + number))
     db_name = os.environ.get("PRODUCTION_CHECK_DATABASE", "ci_production")
     port = int(os.environ.get("PRODUCTION_CHECK_PORT") or free_port())
     base = f"http://127.0.0.1:{port}"
