@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from tests.conftest import worker_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -65,8 +67,9 @@ def test_probes_answer_plain_http_with_any_host_in_production_settings(settings)
     assert client.get("/login/", HTTP_HOST="portal.example.com").status_code == 301
 
 
+@pytest.mark.django_db
 def test_readyz_command_exits_non_zero_when_the_broker_is_unreachable():
-    base = {**os.environ, "DJANGO_DEBUG": "1"}
+    base = worker_env()  # this test's database and broker
     ok = subprocess.run([sys.executable, "manage.py", "readyz"], cwd=ROOT, env=base, capture_output=True, text=True,
                         timeout=120)
     assert ok.returncode == 0, ok.stderr
