@@ -25,3 +25,24 @@ def env_float(name: str, default: float) -> float:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def install_secret(path, nbytes: int = 48) -> str:
+    """A random secret kept in a file of this install (mode 600), made on first use: development only. Written
+    beside and then linked into place, so processes starting together all read the same complete secret."""
+    import secrets
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(nbytes))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process was first: its secret is the one
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
