@@ -123,6 +123,19 @@ def checkpoints_read(directory: Path | None = None) -> list[StoredCheckpoint]:
     return stored
 
 
+def _last_readable(directory: Path) -> Checkpoint | None:
+    """The newest checkpoint that can be read (the newest day's file first: no need to parse a year of them)."""
+    for path in sorted(directory.glob("*.jsonl"), reverse=True):
+        for line in reversed(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+            try:
+                checkpoint = Checkpoint(**json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            if isinstance(checkpoint.n, int) and isinstance(checkpoint.sig, str):
+                return checkpoint
+    return None
+
+
 def checkpoint_append(*, read_head: Callable[[], tuple[int, str, int]], reason: str, skip_if_unchanged: bool = False,
                       now: datetime | None = None) -> Checkpoint | None:
     """Sign the chain's head (read by read_head() -> (seq, hash, count) under the store's lock) and append it.
@@ -133,8 +146,7 @@ def checkpoint_append(*, read_head: Callable[[], tuple[int, str, int]], reason: 
     key = audit_key()
     with open(directory / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        readable = [s.checkpoint for s in checkpoints_read(directory) if s.checkpoint is not None]
-        last = readable[-1] if readable else None
+        last = _last_readable(directory)
         head_seq, head_hash, events = read_head()
         if skip_if_unchanged and last and (last.head_seq, last.head_hash) == (head_seq, head_hash):
             return None
