@@ -242,3 +242,18 @@ def test_quick_verification_starts_at_the_newest_checkpoint(auditor):
     assert "the last 1 event was deleted" in audit_chain_verify(full=False).problem
     page = auditor.get(reverse("portal:audit-verify"), {"quick": "1"}).content.decode()
     assert "the last 1 event was deleted" in page
+
+
+@pytest.mark.django_db
+def test_checkpoints_continue_across_day_files_and_a_removed_day_is_named(auditor):
+    from datetime import UTC, datetime
+
+    from portal.services import _chain_head
+
+    _record(1)
+    for day in (23, 24, 25):
+        audit.checkpoint_append(read_head=_chain_head, reason="manual", now=datetime(2026, 11, day, 12, tzinfo=UTC))
+    assert [path.name for path in _files()] == ["2026-11-23.jsonl", "2026-11-24.jsonl", "2026-11-25.jsonl"]
+    assert [s.checkpoint.n for s in audit.checkpoints_read()] == [1, 2, 3] and audit_chain_verify().ok
+    (settings.AUDIT_CHECKPOINT_DIR / "2026-11-24.jsonl").unlink()
+    _broken("checkpoint #2 is missing: 2026-11-25.jsonl line 1 holds #3, after #1", auditor)
