@@ -97,6 +97,7 @@ def run(args, emulator, tmp: Path) -> None:
     info = json.loads(info_path.read_text())
 
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+           "AUDIT_KEY": secrets.token_urlsafe(32),
            "ALLOWED_HOSTS": "localhost", "DATABASE_URL": DATABASE_URL, "CELERY_BROKER_URL": BROKER_URL,
            "ENTRA_BASE_URL": info["base_url"], "ENTRA_CA_BUNDLE": info["ca_path"], "IMDS_URL": info["imds_url"],
            "LOG_LEVEL": "WARNING", "TOKEN_TEST_THREADS": str(args.threads), "REDIS_CACHE_URL": BROKER_URL.rsplit("/", 1)[0] + "/13"}

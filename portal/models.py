@@ -1,8 +1,10 @@
-"""The append-only audit trail: each event is chained to the previous one by a SHA-256 hash."""
-import hashlib
+"""The append-only audit trail: each event is chained to the previous one by HMAC-SHA256 under AUDIT_KEY (events
+from before the key, by plain SHA-256: their `scheme` says which)."""
 import json
 
 from django.db import models
+
+from portal.audit import CURRENT_SCHEME, SCHEME_SHA256, chain_hash
 
 
 class AuditEvent(models.Model):
@@ -25,6 +27,8 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, unique=True, editable=False)
+    scheme = models.PositiveSmallIntegerField(default=CURRENT_SCHEME, editable=False,
+                                              help_text="1: unkeyed SHA-256 (before AUDIT_KEY), 2: HMAC-SHA256")
 
     class Meta:
         ordering = ["-seq"]
@@ -41,26 +45,24 @@ class AuditEvent(models.Model):
         raise ValueError("Audit events are append-only")
 
     def canonical(self) -> str:
-        """The event's content as canonical JSON: the input of its hash, so any edit changes the hash."""
-        return json.dumps(
-            {
-                "seq": self.seq,
-                "at": self.at.isoformat(timespec="microseconds"),
-                "actor_kind": self.actor_kind,
-                "actor_id": self.actor_id,
-                "actor_label": self.actor_label,
-                "action": self.action,
-                "target_type": self.target_type,
-                "target_id": self.target_id,
-                "tenant_id": self.tenant_id,
-                "detail": self.detail,
-                "ip": self.ip,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=str,
-        )
+        """The event's content as canonical JSON: the input of its hash, so any edit changes the hash. Keyed events
+        cover their scheme too (legacy ones keep the content they were hashed with)."""
+        content = {
+            "seq": self.seq,
+            "at": self.at.isoformat(timespec="microseconds"),
+            "actor_kind": self.actor_kind,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "action": self.action,
+            "target_type": self.target_type,
+            "target_id": self.target_id,
+            "tenant_id": self.tenant_id,
+            "detail": self.detail,
+            "ip": self.ip,
+        }
+        if self.scheme != SCHEME_SHA256:
+            content["scheme"] = self.scheme
+        return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256((self.prev_hash + self.canonical()).encode()).hexdigest()
+    def compute_hash(self, key: bytes | None = None) -> str:
+        return chain_hash(self.scheme, self.prev_hash, self.canonical(), key)

@@ -1,15 +1,21 @@
-"""Writes of the portal app: the one way an audit event is recorded, and staff accounts."""
+"""Writes of the portal app: the one way an audit event is recorded, checkpoints of the chain, and staff accounts."""
+import hashlib
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal import audit
+from portal.audit import CURRENT_SCHEME, GENESIS_HASH
 from portal.models import AuditEvent
 from portal.roles import ROLES
 
-GENESIS_HASH = "0" * 64
 # pg_advisory_xact_lock key: serialises appends so two writers never chain onto the same previous event.
 _AUDIT_LOCK_KEY = 0x617564_6974
 
@@ -77,7 +83,7 @@ def audit_record_many(entries: list[dict]) -> list[AuditEvent]:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
         last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
         seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
-        events, now = [], timezone.now()
+        events, now, key = [], timezone.now(), audit.audit_key()
         for entry in entries:
             actor = entry["actor"]
             seq += 1
@@ -94,12 +100,58 @@ def audit_record_many(entries: list[dict]) -> list[AuditEvent]:
                 detail=entry.get("detail") or {},
                 ip=entry.get("ip"),
                 prev_hash=prev_hash,
+                scheme=CURRENT_SCHEME,
             )
-            event.full_clean(exclude=["hash", "prev_hash", "seq", "at"])
-            event.hash = prev_hash = event.compute_hash()
+            event.full_clean(exclude=["hash", "prev_hash", "seq", "at", "scheme"])
+            event.hash = prev_hash = event.compute_hash(key)
             events.append(event)
         AuditEvent.objects.bulk_create(events)
     return events
+
+
+def _chain_head() -> tuple[int, str, int]:
+    last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    if last is None:
+        return 0, GENESIS_HASH, 0
+    return last["seq"], last["hash"], AuditEvent.objects.count()
+
+
+def audit_checkpoint_write(*, reason: str, skip_if_unchanged: bool = False) -> audit.Checkpoint | None:
+    """Sign the chain's current head and append it to the checkpoint store (AUDIT_CHECKPOINT_DIR), chained to the
+    previous checkpoint. The scheduled run skips it when nothing was recorded since the last one."""
+    return audit.checkpoint_append(read_head=_chain_head, reason=reason, skip_if_unchanged=skip_if_unchanged)
+
+
+def _refusal_now() -> float:
+    return time.time()
+
+
+def audit_refusal_record(*, user, method: str, path: str, route: str, reason: str, ip: str | None) -> AuditEvent | None:
+    """A refused (403) staff request, aggregated: the first refusal per user, method, page and window
+    (AUDIT_REFUSAL_WINDOW_SECONDS) is recorded; later ones only count in the shared cache, and that count is recorded
+    with the first refusal of a later window (`previous`). Events stay bounded however often a page is refused."""
+    window_seconds = max(1, settings.AUDIT_REFUSAL_WINDOW_SECONDS)
+    window = int(_refusal_now() // window_seconds)
+    subject = hashlib.sha256(f"{user.pk}|{method}|{route}".encode()).hexdigest()[:24]
+    counter, last_window_key = f"audit-refused:{subject}:{window}", f"audit-refused-last:{subject}"
+    keep = 86400 + 2 * window_seconds
+    if not cache.add(counter, 1, timeout=keep):
+        try:
+            cache.incr(counter)
+        except ValueError:  # expired between add and incr
+            cache.add(counter, 1, timeout=keep)
+        return None
+    detail = {"method": method, "path": path[:300], "route": route, "reason": reason[:300],
+              "window_seconds": window_seconds}
+    last_window = cache.get(last_window_key)
+    if last_window is not None and last_window != window:
+        count = cache.get(f"audit-refused:{subject}:{last_window}")
+        if count:
+            detail["previous"] = {"window_start": datetime.fromtimestamp(last_window * window_seconds, UTC)
+                                  .isoformat(timespec="seconds"), "count": count}
+    cache.set(last_window_key, window, timeout=keep)
+    return audit_record(action="access.refused", actor=Actor.staff(user), target_type="route", target_id=route[:64],
+                        detail=detail, ip=ip)
 
 
 def staff_user_create(*, username: str, role: str, password: str, email: str = "", actor: Actor | None = None):

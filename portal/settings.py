@@ -217,7 +217,24 @@ CONSENT_RATE_LIMIT = env_int("CONSENT_RATE_LIMIT", 20)  # consent callbacks per 
 CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache", "LOCATION": env("REDIS_CACHE_URL")}
           if env("REDIS_CACHE_URL") else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The audit trail: events chained by HMAC-SHA256 under AUDIT_KEY (kept out of the database), checkpoints of the
+# chain's head signed and appended to files in AUDIT_CHECKPOINT_DIR (separate, append-only storage in production).
+AUDIT_KEY = env("AUDIT_KEY", "")
+if not AUDIT_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "AUDIT_KEY is not set. Set it (32+ random characters, kept apart from the database) or set DJANGO_DEBUG=1."
+        )
+    AUDIT_KEY = install_secret(VAR_DIR / "audit-key")  # a random key per development install
+elif len(AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_KEY is too short: use 32 or more random characters.")
+AUDIT_CHECKPOINT_DIR = Path(env("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
+AUDIT_CHECKPOINT_INTERVAL_MINUTES = env_float("AUDIT_CHECKPOINT_INTERVAL_MINUTES", 5.0)
+AUDIT_REFUSAL_WINDOW_SECONDS = env_int("AUDIT_REFUSAL_WINDOW_SECONDS", 600)  # refused (403) requests: one event per
+# user, page and window; the count of the rest rides on the next window's event
+
 CELERY_BEAT_SCHEDULE.update({
+    "audit-checkpoint": {"task": "portal.audit_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60},
     "token-test-sweep": {"task": "exchange.sweep_scheduled", "schedule": SWEEP_INTERVAL_MINUTES * 60},
     "token-test-reaper": {"task": "exchange.token_tests_reap", "schedule": REAPER_INTERVAL_SECONDS},
     "fic-inventory-sync": {"task": "exchange.fic_inventory_sync_all", "schedule": FIC_SYNC_INTERVAL_MINUTES * 60},

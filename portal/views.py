@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from portal import selectors
 from portal.forms import AuditFilterForm
 from portal.roles import can, staff_required
-from portal.services import Actor, audit_record, client_ip
+from portal.services import Actor, audit_checkpoint_write, audit_record, audit_refusal_record, client_ip
 
 AUDIT_PAGE_SIZE = 50
 EXPORT_FIELDS = ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "target_type", "target_id",
@@ -59,7 +59,9 @@ def audit_list(request):
 
 @staff_required("audit")
 def audit_verify(request):
-    return render(request, "portal/audit_verify.html", {"report": selectors.audit_chain_verify()})
+    quick = request.GET.get("quick") == "1"
+    return render(request, "portal/audit_verify.html",
+                  {"report": selectors.audit_chain_verify(full=not quick), "quick": quick})
 
 
 class _Echo:
@@ -67,14 +69,28 @@ class _Echo:
         return value
 
 
+# A cell a spreadsheet would read as a formula (or that hides one behind a tab or carriage return) gets a leading
+# single quote, as OWASP's "CSV Injection" advice says: the text shows as it is and is never evaluated.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 @staff_required("audit")
 def audit_export(request):
-    """Stream the (filtered) trail as CSV or JSON Lines; the export itself is audited."""
+    """Stream the (filtered) trail as CSV or JSON Lines; the export itself is audited, then a checkpoint signs the
+    chain's head (outside the database) and the export holds exactly the events up to that head."""
     form, filters = _audit_filters(request)
     fmt = "jsonl" if request.GET.get("format") == "jsonl" else "csv"
     audit_record(action="audit.exported", actor=Actor.staff(request.user), detail={"format": fmt, "filters": {
         k: str(v) for k, v in filters.items() if v}}, ip=client_ip(request))
-    events = selectors.audit_events(**filters).order_by("seq").values_list(*EXPORT_FIELDS)
+    checkpoint = audit_checkpoint_write(reason="export")
+    events = (selectors.audit_events(**filters).filter(seq__lte=checkpoint.head_seq).order_by("seq")
+              .values_list(*EXPORT_FIELDS))
 
     def rows_csv():
         writer = csv.writer(_Echo())
@@ -83,7 +99,7 @@ def audit_export(request):
             row = list(row)
             row[1] = row[1].isoformat()
             row[9] = json.dumps(row[9], sort_keys=True)
-            yield writer.writerow(row)
+            yield writer.writerow([spreadsheet_safe(cell) for cell in row])
 
     def rows_jsonl():
         for row in events.iterator(chunk_size=2000):
@@ -97,10 +113,18 @@ def audit_export(request):
         content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson",
     )
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    response["X-Audit-Checkpoint"] = f"n={checkpoint.n}; head={checkpoint.head_seq}; hash={checkpoint.head_hash}"
     return response
 
 
 def error_403(request, exception=None):
+    """Every refused request of a signed-in user is audited (aggregated per user, page and window)."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        match = getattr(request, "resolver_match", None)
+        route = (match.view_name if match else "") or "unresolved"
+        audit_refusal_record(user=user, method=request.method, path=request.path, route=route,
+                             reason=str(exception or ""), ip=client_ip(request))
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 

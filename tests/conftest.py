@@ -19,6 +19,17 @@ def _empty_cache():
     cache.clear()
 
 
+TEST_AUDIT_KEY = "test-audit-key-0123456789abcdef0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _audit_key_and_checkpoints(settings, tmp_path):
+    """The audit chain under a key of the tests' own, and a checkpoint store per test (checkpoints outlive a test
+    database: an earlier test's would name events this one never had)."""
+    settings.AUDIT_KEY = TEST_AUDIT_KEY
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+
+
 @pytest.fixture
 def make_staff(db):
     def make(role: str, username: str | None = None):
@@ -65,7 +76,8 @@ def worker_env(**extra) -> dict:
     else:
         url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "1", "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_FS_DIR": str(settings.CELERY_FS_DIR), **extra}
+            "CELERY_FS_DIR": str(settings.CELERY_FS_DIR), "AUDIT_KEY": settings.AUDIT_KEY,
+            "AUDIT_CHECKPOINT_DIR": str(settings.AUDIT_CHECKPOINT_DIR), **extra}
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ def test_check_deploy_is_clean_with_production_variables():
         DJANGO_SECRET_KEY="x7#Kq!v2R9pLm$Zt4Wb8Nc1Hd6Fg3Js0Ye5Ua-Xo*Ti&Er^Wq@Pz",
         ALLOWED_HOSTS="portal.example.com",
         REDIS_CACHE_URL="redis://127.0.0.1:6379/1",  # only read by the check, never connected to
+        AUDIT_KEY="k3Vq9-audit-key-for-the-deploy-check-0123456789",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
