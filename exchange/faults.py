@@ -173,13 +173,13 @@ def classify(endpoint: str, *, status: int | None = None, error: dict | None = N
     (an error result with no request of ours behind it).
     """
     name, codes, description = _error_fields(error)
-    if exc is not None and status is None:
-        status = _status_of(exc)
+    carried = _status_of(exc) if exc is not None else None
+    status = carried if status is None else status
     if exc is not None and _network_failure(exc):
         return Failure(TRANSIENT, TRANSIENT, endpoint, retry_after, status, "no_answer",
                        _NO_ANSWER[endpoint].format(why=why(exc)))
-    if exc is not None and status is None and not isinstance(exc, MsalServiceError | ValueError):
-        # Anything else raised, with no HTTP answer behind it, is ours: the cache, the database, a bug. Never the
+    if exc is not None and carried is None and not isinstance(exc, MsalServiceError | ValueError):
+        # Anything else raised, that is not about an HTTP answer, is ours: the cache, the database, a bug. Never the
         # tenant's fault, never permanent.
         return Failure(INFRASTRUCTURE, INFRASTRUCTURE, endpoint, None, status, type(exc).__name__[:64],
                        f"Our own infrastructure failed during this step ({type(exc).__name__}); the tenant was not "
@@ -192,9 +192,9 @@ def classify(endpoint: str, *, status: int | None = None, error: dict | None = N
         return Failure(TRANSIENT, TRANSIENT, endpoint, wait, status, name[:64] or f"HTTP{status}", message)
     if codes and all(c in TRANSIENT_AADSTS for c in codes):
         return Failure(TRANSIENT, TRANSIENT, endpoint, retry_after, status, name[:64], description[:2000])
-    if not codes and (name in TRANSIENT_ERRORS or isinstance(exc, MsalServiceError) or (replayed and status is None)):
-        # MSAL raised on a 5xx, or replayed a throttled answer (it replays only 429/5xx without AADSTS codes, and
-        # a 400's AADSTS codes, which are handled above and below), or the body itself says "later".
+    if not codes and status is None and (name in TRANSIENT_ERRORS or isinstance(exc, MsalServiceError) or replayed):
+        # No status to go by: MSAL raised on a 5xx, or replayed a throttled answer (it replays 429/5xx answers, and
+        # 400s, whose AADSTS codes are handled above and below), or the body itself says "later".
         wait = retry_after if retry_after is not None else (MSAL_REPLAY_SECONDS if replayed else None)
         message = description[:2000] or (_ANSWERED[endpoint].format(status=status) if status else
                                          "Microsoft answered \"try again later\".")

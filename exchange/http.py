@@ -7,6 +7,7 @@ import os
 import ssl
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -148,8 +149,13 @@ class EntraClient:
     the token test's)."""
 
     def __init__(self, maxsize: int = 4):
-        self._pool = urllib3.PoolManager(ca_certs=settings.ENTRA_CA_BUNDLE or certifi.where(), retries=False,
-                                         maxsize=maxsize)
+        self._maxsize = maxsize
+        self._pool = self._new_pool()
+        _clients.add(self)
+
+    def _new_pool(self) -> urllib3.PoolManager:
+        return urllib3.PoolManager(ca_certs=settings.ENTRA_CA_BUNDLE or certifi.where(), retries=False,
+                                   maxsize=self._maxsize)
 
     def get(self, url, params=None, headers=None, **kwargs):
         return self.request("GET", url, params=params, headers=headers, **kwargs)
@@ -209,6 +215,7 @@ class ImdsClient(EntraClient):
 
 _session: EntraClient | None = None
 _sessions_lock = threading.Lock()
+_clients: "weakref.WeakSet[EntraClient]" = weakref.WeakSet()  # every client of this process (to renew after a fork)
 
 
 def entra_session() -> EntraClient:
@@ -240,9 +247,12 @@ def reset_sessions() -> None:
 
 
 def _forget_in_child() -> None:
-    """A forked child (Celery's prefork pool) must not share its parent's connections: it opens its own."""
-    global _session, _sessions_lock
-    _session, _sessions_lock = None, threading.Lock()
+    """A forked child (Celery's prefork pool) must not share its parent's connections (nor a lock a parent's thread
+    held): every client, including those MSAL clients inherited hold, opens its own."""
+    global _sessions_lock, _throttled_lock, _cache_lock
+    _sessions_lock, _throttled_lock, _cache_lock = threading.Lock(), threading.Lock(), threading.Lock()
+    for client in list(_clients):
+        client._pool = client._new_pool()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)

@@ -188,3 +188,23 @@ def test_http_pools_hold_as_many_connections_as_the_threads_using_them(healthy, 
     executions, _ = token_tests_execute(test_ids=_sweep_of(tenant_ids))
     assert [e.status for e in executions] == ["succeeded"] * 10
     assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
+
+
+def test_a_forked_worker_process_opens_its_own_connections(portal_on_emulator):
+    """Celery's prefork pool forks: the child's clients (also those inherited MSAL clients hold) must not write into
+    the parent's TLS connections."""
+    import os
+
+    from exchange.http import entra_session
+
+    session = entra_session()
+    arm = f"{portal_on_emulator.info['base_url']}/subscriptions?api-version=2022-12-01"  # 401: no token, an answer
+    assert session.get(arm).status_code == 401  # the parent holds a connection now
+    parent_pool = session._pool
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status, run nothing else of pytest's
+        ok = entra_session() is session and session._pool is not parent_pool
+        os._exit(0 if ok and session.get(arm).status_code == 401 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert session._pool is parent_pool and session.get(arm).status_code == 401
