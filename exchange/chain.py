@@ -117,9 +117,9 @@ def _failed(steps: list[ChainStep], step: ChainStep, failure: Failure, raw: dict
     return ChainResult(steps, failure.code, failure.kind != PERMANENT, failure.retry_after, raw or {}, failure)
 
 
-def _on_wire(record, before: int) -> dict:
-    """What classify needs of this thread's last answer, if a request of this hop went on the wire."""
-    if record.requests == before:
+def _on_wire(record, before: int, url: str | None = None) -> dict:
+    """What classify needs of this thread's last answer, if a request of this hop (to `url`) went on the wire."""
+    if record.requests == before or (url is not None and record.url != url):
         return {}
     return {"status": record.status, "retry_after": record.retry_after, "error": record.error}
 
@@ -176,7 +176,7 @@ def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, 
         except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
             return _failed(steps, step, exc.failure), None
         except Exception as exc:  # MSAL raises on a 5xx (on the wire, or replayed from its cache)
-            seen = _on_wire(record, before)
+            seen = _on_wire(record, before, client.authority.token_endpoint)
             if not seen:
                 status, retry_after = entra.replayed_answer(client) or (None, None)
                 seen = {"status": status, "retry_after": retry_after, "replayed": True}

@@ -131,7 +131,9 @@ def client_credentials(app: msal.ConfidentialClientApplication, scope: str) -> T
     record = wire()
     before = record.requests
     result = app.acquire_token_for_client(scopes=[scope])
-    if record.requests > before:
+    # Sent, if the last request was the token endpoint's: MSAL calls the assertion (IMDS, when the MI token is
+    # renewed) even before answering from its throttle cache.
+    if record.requests > before and record.url == app.authority.token_endpoint:
         return TokenAttempt(result, record.status, record.retry_after, True)
     if "access_token" in result:
         return TokenAttempt(result, None, None, False)

@@ -31,6 +31,7 @@ class WireRecord:
     status: int | None = None
     retry_after: float | None = None
     error: dict | None = None  # an error answer's {error, error_codes} (never a token: errors carry none)
+    url: str = ""  # of the last request (MSAL may call IMDS, through the assertion, before its own request)
 
 
 def wire() -> WireRecord:
@@ -181,6 +182,7 @@ class EntraClient:
         record = wire()
         record.requests += 1
         record.status = record.retry_after = record.error = None
+        record.url = url
         limit = timeout or settings.ENTRA_HTTP_TIMEOUT
         try:
             raw = self._pool.request(method, url, body=body, headers=headers, timeout=urllib3.Timeout(

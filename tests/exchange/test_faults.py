@@ -13,7 +13,7 @@ from django.db.utils import OperationalError
 from msal.exceptions import MsalServiceError
 
 from emulator import world as demo
-from exchange import entra, faults
+from exchange import entra, faults, imds
 from exchange.faults import (
     ARM,
     HOME_TOKEN,
@@ -63,7 +63,7 @@ def _client(portal_on_emulator, tenant_id):
                                      assertion=_assertion(portal_on_emulator.identity, "api://AzureADTokenExchange"))
 
 
-def test_msal_replaying_a_throttled_answer(portal_on_emulator):
+def test_msal_replaying_a_throttled_answer(portal_on_emulator, settings):
     """MSAL answers an identical request from its throttle cache while Retry-After runs: an error dict with no
     request on the wire. classify sees it as the 429 it replays, with what is left of the wait."""
     portal_on_emulator.control.fail_next("token", 1, status=429, retry_after=20, tenant=demo.HOME)
@@ -78,6 +78,11 @@ def test_msal_replaying_a_throttled_answer(portal_on_emulator):
                        replayed=True)
     assert (failure.kind, failure.code, failure.http_status) == (TRANSIENT, "transient", 429)
     assert 0 < failure.retry_after <= 20
+    # MSAL calls the assertion even for a replay: a renewed MI token puts IMDS on the wire first, not the token POST.
+    imds.reset_clients()
+    renewed = entra.client_credentials(client, scope)
+    assert (renewed.on_wire, renewed.replayed, renewed.http_status) == (False, True, 429)
+    assert wire().url.startswith(settings.IMDS_URL)
     # Replayed in a process that never saw the original answer: still transient, for MSAL's own 5 s.
     blind = classify(HOME_TOKEN, error=again.result, replayed=True)
     assert (blind.kind, blind.retry_after) == (TRANSIENT, faults.MSAL_REPLAY_SECONDS)
