@@ -49,6 +49,12 @@ _ANSWERED = {
 }
 
 
+def _said(texts: dict, endpoint: str, **values) -> str:
+    """The message for an endpoint (any other name, e.g. a caller's own: "{endpoint} answered ...")."""
+    default = "No answer from {endpoint}: {why}." if "why" in values else "{endpoint} answered HTTP {status}."
+    return texts.get(endpoint, default).format(endpoint=endpoint, **values)
+
+
 class NoAnswer(Exception):
     """No HTTP answer: the connection failed, timed out or broke (what requests.RequestException meant before)."""
 
@@ -177,7 +183,7 @@ def classify(endpoint: str, *, status: int | None = None, error: dict | None = N
     status = carried if status is None else status
     if exc is not None and _network_failure(exc):
         return Failure(TRANSIENT, TRANSIENT, endpoint, retry_after, status, "no_answer",
-                       _NO_ANSWER[endpoint].format(why=why(exc)))
+                       _said(_NO_ANSWER, endpoint, why=why(exc)))
     if exc is not None and carried is None and not isinstance(exc, MsalServiceError | ValueError):
         # Anything else raised, that is not about an HTTP answer, is ours: the cache, the database, a bug. Never the
         # tenant's fault, never permanent.
@@ -185,7 +191,7 @@ def classify(endpoint: str, *, status: int | None = None, error: dict | None = N
                        f"Our own infrastructure failed during this step ({type(exc).__name__}); the tenant was not "
                        "tested.")
     if transient_status(status, endpoint=endpoint):
-        message = _ANSWERED[endpoint].format(status=status)
+        message = _said(_ANSWERED, endpoint, status=status)
         if replayed:
             message += " (MSAL replayed that answer from its throttle cache to this request.)"
         wait = retry_after if retry_after is not None else (MSAL_REPLAY_SECONDS if replayed else None)
@@ -196,7 +202,7 @@ def classify(endpoint: str, *, status: int | None = None, error: dict | None = N
         # No status to go by: MSAL raised on a 5xx, or replayed a throttled answer (it replays 429/5xx answers, and
         # 400s, whose AADSTS codes are handled above and below), or the body itself says "later".
         wait = retry_after if retry_after is not None else (MSAL_REPLAY_SECONDS if replayed else None)
-        message = description[:2000] or (_ANSWERED[endpoint].format(status=status) if status else
+        message = description[:2000] or (_said(_ANSWERED, endpoint, status=status) if status else
                                          "Microsoft answered \"try again later\".")
         if replayed:
             message = f"{message} (MSAL replayed a throttled answer from its cache.)"
@@ -206,5 +212,5 @@ def classify(endpoint: str, *, status: int | None = None, error: dict | None = N
         # what MSAL needs): the setup's problem, with MSAL's words.
         return Failure(PERMANENT, "unknown", endpoint, None, status, type(exc).__name__[:64], str(exc)[:2000])
     code = _permanent_code(endpoint, name, codes, status)
-    message = description[:2000] or (_ANSWERED[endpoint].format(status=status) if status else name)
+    message = description[:2000] or (_said(_ANSWERED, endpoint, status=status) if status else name)
     return Failure(PERMANENT, code, endpoint, None, status, name[:64], message)

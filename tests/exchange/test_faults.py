@@ -218,3 +218,10 @@ def test_arm_answers(status, body, kind, code):
     failure = classify(ARM, status=status, error=body, retry_after=11)
     assert (failure.kind, failure.code) == (kind, code)
     assert failure.retry_after == (11 if kind == TRANSIENT else None)
+
+
+def test_a_callers_own_endpoint_name_is_said_too():
+    """classify serves callers beyond the chain's hops (a batch classifying what it caught, tenant discovery)."""
+    assert classify("graph", exc=NoAnswer("it timed out")).message == "No answer from graph: it timed out."
+    assert classify("graph", status=503).message == "graph answered HTTP 503."
+    assert classify("batch", exc=OperationalError("the database went away")).kind == INFRASTRUCTURE
