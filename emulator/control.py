@@ -27,6 +27,12 @@ class Control:
         """faults(token={"fail_next": 2, "fail_status": 503}, arm={"latency_ms": 20, "rate_429": 0.1})"""
         return self._post("faults", **kinds)
 
+    def fail_next(self, kind: str, n: int = 1, *, status: int = 503, retry_after: float = 1,
+                  tenant: str | None = None) -> dict:
+        """The next `n` requests of `kind` (only those for `tenant`, if given) answer `status` with Retry-After."""
+        key = f"{kind}:{tenant}" if tenant else kind
+        return self._post("faults", **{key: {"fail_next": n, "fail_status": status, "retry_after": retry_after}})
+
     def clock(self, skew_seconds: float) -> dict:
         return self._post("clock", skew_seconds=skew_seconds)
 

@@ -48,7 +48,9 @@ def classify(method: str, path: str) -> str:
 
 
 class Faults:
-    """Per endpoint kind: latency (+jitter), a rate of 429/503, and deterministic next-N failures."""
+    """Per endpoint kind: latency (+jitter), a rate of 429/503, and deterministic next-N failures. A kind may be
+    scoped to one tenant as "kind:tenant" (e.g. "token:<home tenant id>", "discovery:<tenant>"): its settings apply
+    to that tenant's requests only, over the kind's own."""
 
     def __init__(self, latency_ms=0, jitter_ms=0):
         self.lock = threading.Lock()
@@ -64,15 +66,21 @@ class Faults:
         with self.lock:
             self.by_kind.clear()
 
-    def apply(self, kind: str) -> Response | None:
+    def apply(self, kind: str, tenant: str | None = None) -> Response | None:
         if kind == "control":
             return None
+        scoped = f"{kind}:{tenant}" if tenant else None
         with self.lock:
-            spec = {**self.default, **self.by_kind.get("all", {}), **self.by_kind.get(kind, {})}
+            spec = {**self.default, **self.by_kind.get("all", {}), **self.by_kind.get(kind, {}),
+                    **self.by_kind.get(scoped, {})}
             forced = None
-            if spec.get("fail_next"):
-                forced = int(spec.get("fail_status", 503))
-                self.by_kind.setdefault(kind, {})["fail_next"] = int(spec["fail_next"]) - 1
+            # The next-N failures are counted where they were set: the tenant's own, else the kind's, else all's.
+            owner = next((k for k in (scoped, kind, "all") if self.by_kind.get(k, {}).get("fail_next")), None)
+            if owner is not None:
+                failing = self.by_kind[owner]
+                forced = int(failing.get("fail_status", 503))
+                spec["retry_after"] = failing.get("retry_after", spec.get("retry_after", 1))
+                failing["fail_next"] = int(failing["fail_next"]) - 1
         delay = spec.get("latency_ms", 0) + random.uniform(0, spec.get("jitter_ms", 0))
         if delay:
             time.sleep(delay / 1000)
@@ -142,11 +150,12 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         kind = classify(method, path)
         emu = self.emulator
+        tenant = None
         if kind != "control":
             match = _GUID_PREFIX.match(path)
             tenant = match.group(1) if kind in ("token", "discovery", "consent") and match else None
             emu.log.add(kind, tenant)
-        response = emu.faults.apply(kind)
+        response = emu.faults.apply(kind, tenant)
         if response is None:
             try:
                 response = handlers.route(emu, method, path, query, body, self.headers, kind)

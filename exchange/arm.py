@@ -1,6 +1,7 @@
 """Azure Resource Manager: the probe that shows the consented app holds a role in the customer tenant."""
 from dataclasses import dataclass, field
 
+from exchange.faults import retry_after_seconds
 from exchange.http import entra_session
 
 SUBSCRIPTIONS_API = "2022-12-01"
@@ -46,6 +47,5 @@ def probe(*, arm_base: str, access_token: str, resource_id: str = "") -> ProbeRe
     error = body.get("error", {}) if isinstance(body, dict) else {}
     result.error_code = str(error.get("code", f"HTTP{response.status_code}"))
     result.message = str(error.get("message", ""))[:1000]
-    raw = response.headers.get("Retry-After")
-    result.retry_after = float(raw) if raw and raw.replace(".", "", 1).isdigit() else None
+    result.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
     return result

@@ -5,17 +5,30 @@ Tokens stay in local variables of this module: only their non-secret claims leav
 import base64
 import binascii
 import json
+import logging
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-
-from msal.exceptions import MsalServiceError
 
 from exchange import arm, entra, imds
 from exchange.clouds import CLOUDS
-from exchange.http import NoAnswer, wire
+from exchange.faults import (
+    ARM,
+    HOME_DISCOVERY,
+    HOME_TOKEN,
+    IMDS,
+    INFRASTRUCTURE,
+    PERMANENT,
+    TENANT_DISCOVERY,
+    TENANT_TOKEN,
+    Failure,
+    classify,
+)
+from exchange.http import wire
+
+logger = logging.getLogger(__name__)
 
 KEPT_CLAIMS = ("iss", "aud", "tid", "oid", "sub", "appid", "azp", "roles", "exp", "idtyp", "xms_mirid")
 
@@ -55,10 +68,28 @@ class ChainStep:
 @dataclass
 class ChainResult:
     steps: list[ChainStep]
-    code: str  # "verified", "no_role", or the failing step's error_code
-    transient: bool = False
+    code: str  # "verified", "no_role", or the failing step's error_code ("transient", "infrastructure", AADSTS...)
+    transient: bool = False  # worth another attempt: a transient failure, or one of our own infrastructure
     retry_after: float | None = None
     raw_error: dict = field(default_factory=dict)
+    failure: Failure | None = None  # what the failing hop means (faults.classify); None when the chain got an answer
+
+    @property
+    def kind(self) -> str:
+        """"" (the chain got an answer: verified, no role...), or faults.TRANSIENT, PERMANENT or INFRASTRUCTURE."""
+        return self.failure.kind if self.failure else ""
+
+    @property
+    def endpoint(self) -> str:
+        """Where it failed: one of faults.ENDPOINTS (imds, home_discovery, home_token, tenant_discovery,
+        tenant_token, arm), or ""."""
+        return self.failure.endpoint if self.failure else ""
+
+    @property
+    def infrastructure(self) -> bool:
+        """Our own infrastructure failed (cache, database, a bug): the tenant was not tested, and this must never be
+        recorded as the tenant failing."""
+        return self.kind == INFRASTRUCTURE
 
 
 class _Step:
@@ -75,18 +106,22 @@ class _Step:
         return False
 
 
-def _token_error(step: ChainStep, attempt: entra.TokenAttempt) -> None:
-    result = attempt.result
-    codes = result.get("error_codes") or []
-    step.http_status = attempt.http_status
-    step.error = str(result.get("error", ""))[:64]
-    step.message = str(result.get("error_description", ""))[:2000]
-    step.trace_id = str(result.get("trace_id", ""))[:64]
-    step.correlation_id = str(result.get("correlation_id", ""))[:64]
-    status = attempt.http_status or 0
-    step.transient = status == 429 or status >= 500
-    step.retry_after = attempt.retry_after
-    step.error_code = f"AADSTS{codes[0]}" if codes else ("transient" if step.transient else step.error or "unknown")
+def _failed(steps: list[ChainStep], step: ChainStep, failure: Failure, raw: dict | None = None) -> ChainResult:
+    """Record a failed hop on its step, and the chain's result."""
+    step.ok = False
+    step.http_status = failure.http_status if failure.http_status is not None else step.http_status
+    step.error_code, step.error, step.message = failure.code, failure.error[:64], failure.message[:2000]
+    step.transient, step.retry_after = failure.kind != PERMANENT, failure.retry_after
+    if failure.kind == INFRASTRUCTURE:
+        step.detail["infrastructure"] = True
+    return ChainResult(steps, failure.code, failure.kind != PERMANENT, failure.retry_after, raw or {}, failure)
+
+
+def _on_wire(record, before: int, url: str | None = None) -> dict:
+    """What classify needs of this thread's last answer, if a request of this hop (to `url`) went on the wire."""
+    if record.requests == before or (url is not None and record.url != url):
+        return {}
+    return {"status": record.status, "retry_after": record.retry_after, "error": record.error}
 
 
 def mi_token(*, identity, audience: str) -> dict:
@@ -112,64 +147,55 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
         return entra.client_credentials(client, scope).result
     except imds.ImdsError as exc:
         return {"error": f"imds_{exc.code}", "error_description": exc.message, "error_codes": []}
-    except (ValueError, NoAnswer, MsalServiceError) as exc:
-        return {"error": "unavailable", "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
+    except Exception as exc:  # classified: the caller sees "unavailable" for anything worth another try
+        failure = classify(HOME_TOKEN, exc=exc)
+        error = "unavailable" if failure.kind != PERMANENT else failure.code
+        return {"error": error, "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
 
 
 def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, cloud: str, scope: str,
               retrying: bool) -> tuple[ChainResult | None, str | None]:
     """Client credentials in `target`, the MI token as assertion: (the failure, None), or (None, the access token)."""
+    discovery, token = (HOME_DISCOVERY, HOME_TOKEN) if name == "home_token" else (TENANT_DISCOVERY, TENANT_TOKEN)
+    record = wire()
     with _Step(steps, name) as step:
         step.detail = {"tenant": target, "scope": scope}
         if retrying:
             entra.forget_throttle(target)
+        before = record.requests
         try:
             client = _client_for(app=app, identity=identity, tenant_id=target, login_base=CLOUDS[cloud].login_base,
                                  audience=app.exchange_audience)
-        except (NoAnswer, MsalServiceError) as exc:  # MSAL reads the tenant's metadata when a client is built
-            record = wire()
-            step.error_code, step.transient = "transient", True
-            if isinstance(exc, NoAnswer):
-                step.message = f"No answer from Microsoft Entra ID for the tenant's metadata: {exc}."
-            else:  # MSAL raises on HTTP 5xx
-                step.http_status, step.retry_after = record.status, record.retry_after
-                step.message = f"Microsoft Entra ID answered HTTP {record.status} for the tenant's metadata."
-            return ChainResult(steps, "transient", True, step.retry_after), None
-        except ValueError:
-            # MSAL could not read the tenant's metadata: ask discovery why (unknown tenant, wrong cloud...).
-            try:
-                entra.tenant_discover(cloud_key=cloud, domain_or_id=target)
-                step.error_code, step.message = "unknown", "MSAL could not read the tenant's metadata."
-            except entra.TenantNotFound as exc:
-                step.error_code, step.error, step.message = "AADSTS90002", "invalid_tenant", str(exc)
-            except entra.EntraUnavailable as exc:
-                step.error_code, step.message, step.transient = "transient", str(exc), True
-            return ChainResult(steps, step.error_code, step.transient, None, {"error": step.error}), None
+        except Exception as exc:
+            # MSAL reads the tenant's metadata when a client is built, and raises for any 4xx (ValueError) or 5xx
+            # (MsalServiceError) of it: classify by the status on the wire, never by what MSAL raised.
+            return _failed(steps, step, classify(discovery, exc=exc, **_on_wire(record, before))), None
+        before = record.requests
         try:
             attempt = entra.client_credentials(client, scope)
-        except NoAnswer as exc:
-            step.error_code, step.transient = "transient", True
-            step.message = f"No answer from the token endpoint: {exc}."
-            return ChainResult(steps, "transient", True), None
-        except MsalServiceError:  # MSAL raises on HTTP 5xx instead of returning the error
-            record = wire()
-            step.http_status, step.retry_after = record.status, record.retry_after
-            step.error_code, step.transient = "transient", True
-            step.message = f"The token endpoint answered HTTP {record.status}."
-            return ChainResult(steps, "transient", True, record.retry_after), None
         except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
-            step.error_code = "transient" if exc.transient else f"IMDS:{exc.code}"
-            step.transient, step.message = exc.transient, exc.message[:2000]
-            return ChainResult(steps, step.error_code, exc.transient, exc.retry_after), None
+            return _failed(steps, step, exc.failure), None
+        except Exception as exc:  # MSAL raises on a 5xx (on the wire, or replayed from its cache)
+            seen = _on_wire(record, before, client.authority.token_endpoint)
+            if not seen:
+                status, retry_after = entra.replayed_answer(client) or (None, None)
+                seen = {"status": status, "retry_after": retry_after, "replayed": True}
+            return _failed(steps, step, classify(token, exc=exc, **seen)), None
+        result = attempt.result
         step.http_status = attempt.http_status
-        if "access_token" not in attempt.result:
-            _token_error(step, attempt)
-            raw = {k: attempt.result.get(k) for k in ("error", "error_codes") if k in attempt.result}
-            return ChainResult(steps, step.error_code, step.transient, step.retry_after, raw), None
+        if "access_token" not in result:
+            step.trace_id = str(result.get("trace_id", ""))[:64]
+            step.correlation_id = str(result.get("correlation_id", ""))[:64]
+            if attempt.replayed:
+                step.detail["replayed"] = True
+            failure = classify(token, status=attempt.http_status, error=result, retry_after=attempt.retry_after,
+                               replayed=attempt.replayed)
+            raw = {k: result.get(k) for k in ("error", "error_codes") if k in result}
+            return _failed(steps, step, failure, raw), None
         step.ok = True
-        step.claims = redact(attempt.result["access_token"])
-        step.detail["expires_in"] = attempt.result.get("expires_in")
-        return None, attempt.result["access_token"]
+        step.claims = redact(result["access_token"])
+        step.detail["expires_in"] = result.get("expires_in")
+        return None, result["access_token"]
 
 
 # Home-tenant proofs of the FIC, per (app, identity): a sweep proves the FIC once per worker process and window, not
@@ -181,8 +207,25 @@ _home_locks: dict[tuple[int, int], threading.Lock] = {}
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
         reuse_home_proof: bool = False) -> ChainResult:
-    """Run the chain once. Never raises for a failure of Microsoft's side: it becomes a failed step."""
+    """Run the chain once. Never raises: a failure of Microsoft's side becomes a failed step, and so does a failure
+    of our own (classified INFRASTRUCTURE: the tenant was not tested)."""
     steps: list[ChainStep] = []
+    try:
+        return _run(steps, app=app, identity=identity, tenant_id=tenant_id, tenant_cloud=tenant_cloud,
+                    retrying=retrying, reuse_home_proof=reuse_home_proof)
+    except Exception as exc:  # outside any hop's own handling: ours by definition
+        logger.exception("The chain for tenant %s failed on our side", tenant_id)
+        endpoint = {"imds": IMDS, "home_token": HOME_TOKEN, "tenant_token": TENANT_TOKEN, "arm_probe": ARM}.get(
+            steps[-1].name if steps else "imds", IMDS)
+        failure = classify(endpoint, exc=exc)
+        if failure.kind != INFRASTRUCTURE:  # e.g. a stray network error: still never a permanent verdict on the tenant
+            failure = replace(failure, kind=INFRASTRUCTURE, code=INFRASTRUCTURE)
+        step = steps[-1] if steps and not steps[-1].ok else _Step(steps, "chain").step
+        return _failed(steps, step, failure)
+
+
+def _run(steps: list[ChainStep], *, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool,
+         reuse_home_proof: bool) -> ChainResult:
     audience = app.exchange_audience
 
     # 1. Managed-identity token from IMDS (cached by MSAL while fresh: one IMDS call per worker process).
@@ -190,13 +233,7 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
         try:
             result = mi_token(identity=identity, audience=audience)
         except imds.ImdsError as exc:
-            step.http_status, step.message = exc.http_status, exc.message[:2000]
-            step.error = exc.code[:64]
-            step.transient, step.retry_after = exc.transient, exc.retry_after
-            known = {"invalid_request": "IMDS:identity_not_found", "arc": "IMDS:arc"}
-            step.error_code = "transient" if exc.transient else known.get(exc.code, f"IMDS:{exc.code}")
-            return ChainResult(steps, step.error_code, exc.transient, exc.retry_after,
-                               {"error": exc.code, "error_description": exc.message[:500]})
+            return _failed(steps, step, exc.failure, {"error": exc.code, "error_description": exc.message[:500]})
         step.ok, step.http_status = True, result.get("_http_status")
         step.claims = redact(result["access_token"])
         step.detail = {"source": result.get("token_source", ""), "resource": audience}
@@ -231,10 +268,8 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
         try:
             probe = arm.probe(arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
                               resource_id=app.probe_resource_id)
-        except NoAnswer as exc:
-            step.error_code, step.transient = "transient", True
-            step.message = f"No answer from Azure Resource Manager: {exc}."
-            return ChainResult(steps, "transient", True)
+        except Exception as exc:
+            return _failed(steps, step, classify(ARM, exc=exc))
         finally:
             del access_token
         step.http_status, step.correlation_id = probe.http_status, probe.correlation_id[:64]
@@ -250,12 +285,9 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
                     return ChainResult(steps, "no_role")
             step.ok = True
             return ChainResult(steps, "verified")
-        step.error, step.message = probe.error_code[:64], probe.message
-        step.transient = probe.http_status == 429 or (probe.http_status or 0) >= 500
-        step.retry_after = probe.retry_after
-        step.error_code = "transient" if step.transient else probe.error_code
-        return ChainResult(steps, step.error_code, step.transient, probe.retry_after,
-                           {"error": probe.error_code, "http_status": probe.http_status})
+        failure = classify(ARM, status=probe.http_status, retry_after=probe.retry_after,
+                           error={"error": {"code": probe.error_code, "message": probe.message}})
+        return _failed(steps, step, failure, {"error": probe.error_code, "http_status": probe.http_status})
 
 
 def reset_clients() -> None:

@@ -107,6 +107,11 @@ CATALOGUE: dict[str, Diagnosis] = {d.code: d for d in [
        "Every attempt met a timeout, a throttling (429) or a server error; retries ran out.",
        "Nothing to fix in the setup; the next test will try again.", severity="warn",
        customer_text="Microsoft's service did not answer in time. Please reload this page in a few minutes."),
+    _D("infrastructure", "transient", "Our own infrastructure failed",
+       "The test could not run because a part of the portal itself failed (its cache, database or code), not "
+       "because of the tenant or Microsoft's endpoints.",
+       "Check the workers' logs and the portal's Redis and database; the tenant needs nothing.", WORKER, "warn",
+       customer_text="We could not finish checking. Please reload this page in a few minutes."),
     _D("worker_lost", "transient", "The worker stopped during the test",
        "The test was running when its worker process died, and its retries ran out.",
        "Check the workers' health (memory, time limits); run the test again.", WORKER, "warn",

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import msal
 
 from exchange.clouds import CLOUDS
-from exchange.http import NoAnswer, entra_session, wire
+from exchange.faults import transient_status
+from exchange.http import NoAnswer, entra_session, throttled_answer, wire
 
 
 class TenantNotFound(Exception):
@@ -37,7 +38,7 @@ def tenant_discover(*, cloud_key: str, domain_or_id: str) -> TenantDiscovery:
         response = entra_session().get(url)
     except NoAnswer as exc:
         raise EntraUnavailable(f"Microsoft Entra ID did not answer: {exc}. Try again.") from exc
-    if response.status_code >= 500 or response.status_code == 429:
+    if transient_status(response.status_code):
         raise EntraUnavailable(f"Microsoft Entra ID answered HTTP {response.status_code}. Try again in a minute.")
     try:
         body = response.json()
@@ -116,14 +117,29 @@ class TokenAttempt:
     http_status: int | None
     retry_after: float | None
     on_wire: bool
+    replayed: bool = False  # MSAL answered an error from its throttle cache: http_status is the replayed answer's
+
+
+def replayed_answer(app: msal.ConfidentialClientApplication) -> tuple[int, float | None] | None:
+    """The throttled answer (status, seconds left of its Retry-After) MSAL may be replaying for this client's token
+    endpoint, as last seen on the wire by any thread of this process."""
+    return throttled_answer(app.authority.token_endpoint)
 
 
 def client_credentials(app: msal.ConfidentialClientApplication, scope: str) -> TokenAttempt:
+    """Raises MsalServiceError when the token endpoint answered (or MSAL replayed) a 5xx, NoAnswer without answer."""
     record = wire()
     before = record.requests
     result = app.acquire_token_for_client(scopes=[scope])
-    on_wire = record.requests > before
-    return TokenAttempt(result, record.status if on_wire else None, record.retry_after if on_wire else None, on_wire)
+    # Sent, if the last request was the token endpoint's: MSAL calls the assertion (IMDS, when the MI token is
+    # renewed) even before answering from its throttle cache.
+    if record.requests > before and record.url == app.authority.token_endpoint:
+        return TokenAttempt(result, record.status, record.retry_after, True)
+    if "access_token" in result:
+        return TokenAttempt(result, None, None, False)
+    # An error with nothing sent: MSAL replayed an answer it throttles (a 429/5xx for its Retry-After, a 400 for 60 s).
+    status, retry_after = replayed_answer(app) or (None, None)
+    return TokenAttempt(result, status, retry_after, False, replayed=True)
 
 
 def reset_clients() -> None:

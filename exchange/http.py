@@ -1,8 +1,14 @@
-"""HTTP clients for Microsoft's endpoints: the configured CA, no proxy/CA variables from the environment, and a
-per-thread record of the last response so that a step can report its HTTP status even through MSAL."""
+"""HTTP clients for Microsoft's endpoints: the configured CA, no proxy/CA variables from the environment, a per-thread
+record of the last response so that a step can report its HTTP status even through MSAL, and a per-URL record of the
+last throttled answer so that a step can still classify an answer MSAL replays from its cache."""
 import json
+import logging
+import os
 import ssl
 import threading
+import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -11,6 +17,11 @@ import urllib3
 from django.conf import settings
 from urllib3 import HTTPHeaderDict
 
+from exchange.faults import NoAnswer, retry_after_seconds, transient_status, why
+
+__all__ = ["NoAnswer", "EntraClient", "ImdsClient", "entra_session", "wire", "throttled_answer"]
+
+logger = logging.getLogger(__name__)
 _local = threading.local()
 
 
@@ -19,6 +30,8 @@ class WireRecord:
     requests: int = 0
     status: int | None = None
     retry_after: float | None = None
+    error: dict | None = None  # an error answer's {error, error_codes} (never a token: errors carry none)
+    url: str = ""  # of the last request (MSAL may call IMDS, through the assertion, before its own request)
 
 
 def wire() -> WireRecord:
@@ -29,26 +42,43 @@ def wire() -> WireRecord:
     return record
 
 
-def _retry_after(response) -> float | None:
-    raw = response.headers.get("Retry-After")
+def _error_of(content: bytes) -> dict | None:
     try:
-        return float(raw) if raw is not None else None
+        body = json.loads(content)
     except ValueError:
         return None
+    if not isinstance(body, dict):
+        return None
+    return {k: body[k] for k in ("error", "error_codes") if k in body}
 
 
-class NoAnswer(Exception):
-    """No HTTP answer: the connection failed, timed out or broke (what requests.RequestException meant before)."""
+# The last throttled answer (429/5xx) per URL, across threads: MSAL replays it from its cache to every thread sharing
+# a client, with no response behind the replay; the replay's caller finds here what was on the wire and how long the
+# server asked us to wait. Bounded: only the most recent ones matter (MSAL replays for at most Retry-After).
+_THROTTLED_MAX = 1024
+_throttled: OrderedDict[str, tuple[int, float | None, float]] = OrderedDict()
+_throttled_lock = threading.Lock()
 
 
-def _why(exc: Exception) -> str:
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # first: urllib3 makes it a ConnectTimeoutError too
-        return "the connection was refused or could not be made"
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return "it timed out"
-    if isinstance(exc, urllib3.exceptions.SSLError):
-        return "the TLS handshake failed: is the server's certificate trusted?"
-    return "the connection broke"
+def _note_answer(url: str, status: int, retry_after: float | None) -> None:
+    with _throttled_lock:
+        if transient_status(status):
+            _throttled[url] = (status, retry_after, time.monotonic())
+            _throttled.move_to_end(url)
+            while len(_throttled) > _THROTTLED_MAX:
+                _throttled.popitem(last=False)
+        else:
+            _throttled.pop(url, None)
+
+
+def throttled_answer(url: str) -> tuple[int, float | None] | None:
+    """(status, seconds still to wait or None) of the last answer from `url` if it was a 429/5xx; else None."""
+    with _throttled_lock:
+        found = _throttled.get(url)
+    if found is None:
+        return None
+    status, retry_after, at = found
+    return status, None if retry_after is None else max(0.0, retry_after - (time.monotonic() - at))
 
 
 class Response:
@@ -72,13 +102,41 @@ DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 DISCOVERY_TTL = 24 * 3600  # as long as MSAL keeps a discovery GET in its own http_cache
 
 
+# The shared cache is an optimisation: when it fails (Redis down or refusing), discovery is read from Entra directly
+# for CACHE_RETRY_SECONDS before the cache is tried again, and the outage is logged once, not once per tenant.
+CACHE_RETRY_SECONDS = 30.0
+_cache_state = {"down_until": 0.0, "failing": False}
+_cache_lock = threading.Lock()
+
+
+def _shared_cache(operation: str, *args):
+    """cache.get/set, or None when the cache fails (any error of it is ours, never the tenant's)."""
+    from django.core.cache import cache
+
+    if time.monotonic() < _cache_state["down_until"]:
+        return None
+    try:
+        result = getattr(cache, operation)(*args)
+    except Exception as exc:  # whichever backend, whatever broke: the chain degrades instead of failing
+        with _cache_lock:
+            first = not _cache_state["failing"]
+            _cache_state.update(failing=True, down_until=time.monotonic() + CACHE_RETRY_SECONDS)
+        if first:
+            logger.warning("The shared cache failed (%s: %s): tenants' discovery documents are read from Microsoft "
+                           "Entra ID directly until it answers again.", type(exc).__name__, exc)
+        return None
+    if _cache_state["failing"]:
+        with _cache_lock:
+            _cache_state["failing"] = False
+        logger.warning("The shared cache answers again.")
+    return result
+
+
 def _cached_discovery(url: str) -> Response | None:
     """A tenant's discovery document from Django's cache (Redis in production): public and stable, so one worker's
     fetch serves every worker process instead of each process asking Entra once per tenant (MSAL's own cache is
     per process)."""
-    from django.core.cache import cache
-
-    body = cache.get(f"oidc:{url}")
+    body = _shared_cache("get", f"oidc:{url}")
     if body is None:
         return None
     return Response(200, HTTPHeaderDict({"Content-Type": "application/json"}), body, url)
@@ -91,9 +149,14 @@ class EntraClient:
     requests); no proxy or CA variables are read from the environment; no retries or redirects (the retry policy is
     the token test's)."""
 
-    def __init__(self):
-        self._pool = urllib3.PoolManager(ca_certs=settings.ENTRA_CA_BUNDLE or certifi.where(), retries=False,
-                                         maxsize=4)
+    def __init__(self, maxsize: int = 4):
+        self._maxsize = maxsize
+        self._pool = self._new_pool()
+        _clients.add(self)
+
+    def _new_pool(self) -> urllib3.PoolManager:
+        return urllib3.PoolManager(ca_certs=settings.ENTRA_CA_BUNDLE or certifi.where(), retries=False,
+                                   maxsize=self._maxsize)
 
     def get(self, url, params=None, headers=None, **kwargs):
         return self.request("GET", url, params=params, headers=headers, **kwargs)
@@ -118,19 +181,23 @@ class EntraClient:
             body = data
         record = wire()
         record.requests += 1
-        record.status = record.retry_after = None
+        record.status = record.retry_after = record.error = None
+        record.url = url
         limit = timeout or settings.ENTRA_HTTP_TIMEOUT
         try:
             raw = self._pool.request(method, url, body=body, headers=headers, timeout=urllib3.Timeout(
                 connect=limit, read=limit), redirect=False)
         except urllib3.exceptions.HTTPError as exc:
-            raise NoAnswer(_why(exc)) from exc
+            raise NoAnswer(why(exc)) from exc
         response = Response(raw.status, raw.headers, raw.data, url)
-        record.status, record.retry_after = response.status_code, _retry_after(response)
+        record.status = response.status_code
+        record.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        if response.status_code >= 400:
+            record.error = _error_of(response.content)
+        if method == "POST" or response.status_code >= 400 or url in _throttled:
+            _note_answer(url, response.status_code, record.retry_after)
         if discovery and response.status_code == 200:
-            from django.core.cache import cache
-
-            cache.set(f"oidc:{url}", response.content, DISCOVERY_TTL)
+            _shared_cache("set", f"oidc:{url}", response.content, DISCOVERY_TTL)
         return response
 
     def close(self) -> None:
@@ -148,18 +215,20 @@ class ImdsClient(EntraClient):
         return super().request(method, url, **kwargs)
 
 
-_sessions: dict[str, EntraClient] = {}
+_session: EntraClient | None = None
 _sessions_lock = threading.Lock()
+_clients: "weakref.WeakSet[EntraClient]" = weakref.WeakSet()  # every client of this process (to renew after a fork)
 
 
 def entra_session() -> EntraClient:
-    """One pooled client per process and thread for login and ARM."""
-    key = f"entra-{threading.get_ident()}"
+    """The process's pooled client for login and ARM, shared by every thread (urllib3's pools are thread-safe): MSAL
+    clients built on one thread are used by all. Each host's pool holds as many connections as threads may use it at
+    once (TOKEN_TEST_THREADS, plus a few for the task's own thread), so none is discarded as "pool is full"."""
+    global _session
     with _sessions_lock:
-        session = _sessions.get(key)
-        if session is None:
-            session = _sessions[key] = EntraClient()
-    return session
+        if _session is None:
+            _session = EntraClient(maxsize=max(1, settings.TOKEN_TEST_THREADS) + 4)
+        return _session
 
 
 def ssl_context() -> ssl.SSLContext:
@@ -168,7 +237,24 @@ def ssl_context() -> ssl.SSLContext:
 
 
 def reset_sessions() -> None:
+    global _session
     with _sessions_lock:
-        for session in _sessions.values():
-            session.close()
-        _sessions.clear()
+        if _session is not None:
+            _session.close()
+        _session = None
+    with _throttled_lock:
+        _throttled.clear()
+    with _cache_lock:
+        _cache_state.update(failing=False, down_until=0.0)
+
+
+def _forget_in_child() -> None:
+    """A forked child (Celery's prefork pool) must not share its parent's connections (nor a lock a parent's thread
+    held): every client, including those MSAL clients inherited hold, opens its own."""
+    global _sessions_lock, _throttled_lock, _cache_lock
+    _sessions_lock, _throttled_lock, _cache_lock = threading.Lock(), threading.Lock(), threading.Lock()
+    for client in list(_clients):
+        client._pool = client._new_pool()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

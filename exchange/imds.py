@@ -1,10 +1,11 @@
 """The managed-identity token from IMDS, through MSAL's ManagedIdentityClient (which caches it in memory)."""
-import json
 import os
 import threading
+from dataclasses import replace
 
 import msal
 
+from exchange.faults import IMDS, PERMANENT, Failure, classify
 from exchange.http import ImdsClient, NoAnswer, wire
 
 _clients: dict[tuple[str, str], msal.ManagedIdentityClient] = {}
@@ -13,10 +14,13 @@ _acquire_lock = threading.Lock()
 
 
 class ImdsError(Exception):
-    def __init__(self, code: str, message: str, *, http_status=None, transient=False, retry_after=None):
-        super().__init__(message)
-        self.code, self.message = code, message
-        self.http_status, self.transient, self.retry_after = http_status, transient, retry_after
+    """IMDS gave no token; `failure` says what it means (faults.classify)."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
+        self.code, self.message = failure.error or failure.code, failure.message
+        self.http_status, self.transient, self.retry_after = failure.http_status, failure.transient, failure.retry_after
 
 
 def arc_environment() -> bool:
@@ -41,40 +45,38 @@ def _client(client_id: str) -> msal.ManagedIdentityClient:
     return client
 
 
-# IMDS answers to retry (ENTRA_FACTS, IMDS): 404, 410 (IMDS updating, back within 70 s), 429 and 5xx.
-TRANSIENT_STATUSES = {404, 410, 429}
-
-
 def mi_token(*, client_id: str, resource: str) -> dict:
     """An MSAL result dict with the access token, from MSAL's cache while fresh; raises ImdsError otherwise."""
     if arc_environment():
-        raise ImdsError("arc", "This machine is Azure Arc-enabled: its only identity is system-assigned, which a "
-                        "federated credential cannot trust.")
+        raise ImdsError(Failure(PERMANENT, "IMDS:arc", IMDS, error="arc", message=(
+            "This machine is Azure Arc-enabled: its only identity is system-assigned, which a federated credential "
+            "cannot trust.")))
     record = wire()
     before = record.requests
     try:
         with _acquire_lock:  # one IMDS call per process, not one per thread that finds the cache empty
             result = _client(client_id).acquire_token_for_client(resource=resource)
-    except NoAnswer as exc:
-        raise ImdsError("unreachable", f"IMDS did not answer: {exc}.", transient=True) from exc
-    except json.JSONDecodeError as exc:
-        status = record.status
-        raise ImdsError("unexpected_reply", f"IMDS answered HTTP {status} with a body that is not JSON",
-                        http_status=status, transient=status in TRANSIENT_STATUSES or (status or 0) >= 500,
-                        retry_after=record.retry_after) from exc
-    status = record.status if record.requests > before else None
+    except (NoAnswer, ValueError) as exc:  # ValueError: json.JSONDecodeError, an answer that is not JSON
+        on_wire = record.requests > before
+        failure = classify(IMDS, exc=exc, status=record.status if on_wire else None,
+                           retry_after=record.retry_after if on_wire else None)
+        if isinstance(exc, ValueError):
+            failure = replace(failure, message=f"IMDS answered HTTP {failure.http_status} with a body that is not "
+                                               "JSON")
+        raise ImdsError(failure) from exc
+    on_wire = record.requests > before
+    status = record.status if on_wire else None
     if "access_token" in result:
         result["_http_status"] = status
         return result
-    error = str(result.get("error", "unknown"))
-    description = str(result.get("error_description", ""))
-    transient = status is not None and (status in TRANSIENT_STATUSES or status >= 500)
-    if transient:
+    # MSAL's MI client never checks the status: an error JSON comes back as a dict (ENTRA_FACTS).
+    failure = classify(IMDS, status=status, error=result, retry_after=record.retry_after if on_wire else None,
+                       replayed=not on_wire)
+    if failure.transient:
         # MSAL would replay this answer from its throttle cache; the retry policy is ours (with backoff).
         with _lock:
             _clients.pop((client_id, _imds_url()), None)
-    raise ImdsError(error, description or error, http_status=status, transient=transient,
-                    retry_after=record.retry_after)
+    raise ImdsError(replace(failure, message=str(result.get("error_description") or failure.message)))
 
 
 def reset_clients() -> None:
