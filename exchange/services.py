@@ -122,7 +122,8 @@ def _claim(test_ids: list[int], *, owner: str, now=None) -> list[TokenTest]:
         if found:
             TokenTest.objects.filter(pk__in=found).update(
                 status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), now), attempt_started_at=now,
-                lease_owner=owner, lease_expires_at=_lease_until(now), attempts=F("attempts") + 1, not_before=None)
+                lease_owner=owner, lease_expires_at=_lease_until(now), attempts=F("attempts") + 1, not_before=None,
+                error={})
     taken = sorted(pk for pk, status in found.items() if status == TokenTest.Status.RUNNING)
     if taken:
         logger.warning("token tests %s taken over: their lease expired (worker lost)", taken)
@@ -242,8 +243,8 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
     if not tests:
         return [], []
     outages = outages_open(now=now)
-    held = {test.pk: outage for test in tests if (outage := _outage_of(test, outages))
-            and (outage.expired(now or timezone.now()) or not probe_take(outage, now=now))}
+    held = {test.pk: outage for test in tests
+            if (outage := _outage_of(test, outages)) and not probe_take(outage, now=now)}
     to_run = [test for test in tests if test.pk not in held]
     identities: dict[int, ManagedIdentity | None] = {}
     for test in to_run:
