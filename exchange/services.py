@@ -85,6 +85,13 @@ def _is_infrastructure(result) -> bool:
     return "infrastructure" in (getattr(result, "failure", None), getattr(result, "kind", None))
 
 
+def _throttled(result) -> bool:
+    """Microsoft said "come back later" (429): an instruction, not a failure. A throttled test is retried after
+    Retry-After beyond TOKEN_TEST_MAX_ATTEMPTS, for as long as a sweep rides out an outage (SWEEP_OUTAGE_MAX_MINUTES):
+    under heavy throttling a healthy tenant would otherwise run out of attempts and be marked failed."""
+    return bool(getattr(result, "throttled", False)) or bool(result.steps and result.steps[-1].http_status == 429)
+
+
 def _failed_endpoint(result) -> str:
     return getattr(result, "endpoint", None) or (result.steps[-1].name if result.steps else "")
 
@@ -367,7 +374,8 @@ def _record(runs: list[tuple[TokenTest, chain.ChainResult | None]], *, owner: st
                 and fic_recently_created(test.tenant.home_app)):
             executions[test.pk] = _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, owner=owner,
                                                   outcome="propagating")
-        elif result.transient and test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS:
+        elif result.transient and (test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS or (
+                _throttled(result) and test.started_at > now - timedelta(minutes=settings.SWEEP_OUTAGE_MAX_MINUTES))):
             executions[test.pk] = _schedule_retry(test, _backoff(test.attempts, result.retry_after), owner=owner)
         else:
             finishing.append((test, "transient" if result.transient else result.code, result.raw_error))

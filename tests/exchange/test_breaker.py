@@ -83,3 +83,24 @@ def test_an_outage_longer_than_a_sweep_waits_is_named_as_the_cause(portal_on_emu
     assert {(t.tenant.last_outcome, t.tenant.consecutive_failures) for t in tests} == {("", 0)}  # not blamed
     sweep.refresh_from_db()
     assert (sweep.done, sweep.failed) == (3, 3) and sweep.finished_at is not None
+
+
+def test_a_throttled_tenant_is_retried_past_its_attempts_a_failing_one_is_not(portal_on_emulator, make_tenant,
+                                                                             settings,
+                                                                             django_capture_on_commit_callbacks):
+    """429 means "come back later": under heavy throttling a healthy tenant must not run out of attempts."""
+    from exchange.services import token_test_start
+    from portal.services import Actor
+
+    settings.TOKEN_TEST_MAX_ATTEMPTS = 2
+    portal_on_emulator.control.faults(arm={"fail_next": 3, "fail_status": 429, "retry_after": 0})
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    with django_capture_on_commit_callbacks(execute=True):
+        throttled = token_test_start(tenant=tenant, trigger="manual", actor=Actor.system("test"))
+    throttled.refresh_from_db()
+    assert (throttled.status, throttled.outcome, throttled.attempts) == ("succeeded", "verified", 4)
+    portal_on_emulator.control.faults(arm={"fail_next": 3, "fail_status": 503, "retry_after": 0})
+    with django_capture_on_commit_callbacks(execute=True):
+        failing = token_test_start(tenant=tenant, trigger="manual", actor=Actor.system("test"))
+    failing.refresh_from_db()
+    assert (failing.status, failing.outcome, failing.attempts) == ("failed", "transient", 2)
