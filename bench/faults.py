@@ -268,7 +268,9 @@ def scenario(world: World, control, name: str) -> Outcome:
         sweep, t0 = start_sweep(), time.monotonic()
         target = world.pool_pids()[0] if name == "pool-kill" else world.worker.pid
         pids = {target} if name == "pool-kill" else set(world.pool_pids())
-        held = wait_for_tests_of(pids)
+        wait_for_tests_of(pids)
+        time.sleep(0.3)  # every process of the target mid-chain
+        held = running_under(pids)
         killed_at = timezone.now()
         os.kill(target, signal.SIGKILL)
         if name == "main-kill":
@@ -304,12 +306,22 @@ def scenario(world: World, control, name: str) -> Outcome:
         return judge(name, sweep, time.monotonic() - t0, **extra)
     if name.startswith("token-down"):
         seconds = 30 if name.endswith("30s") else 300
+        from exchange.breaker import outages_open
+
         control.faults(token={"rate_503": 1.0, "retry_after": 1})
         sweep, t0 = start_sweep(), time.monotonic()
-        time.sleep(seconds)
+        opened = set()
+        while time.monotonic() - t0 < seconds:
+            opened |= set(outages_open())
+            time.sleep(0.5)
         control.faults(token={"rate_503": 0.0})
-        wall = wait_sweep(sweep, deadline + seconds)
-        return judge(name, sweep, wall, note=f"token endpoint answered 503 for {seconds} s")
+        wait_sweep(sweep, deadline + seconds)
+        from exchange.models import TokenTest
+
+        most = max(TokenTest.objects.filter(sweep=sweep).values_list("attempts", flat=True))
+        breakers = ", ".join(f"{endpoint} ({cloud})" for cloud, endpoint in sorted(opened)) or "none"
+        return judge(name, sweep, time.monotonic() - t0, note=f"token endpoint answered 503 for {seconds} s; "
+                     f"breakers opened: {breakers}; most attempts of a test: {most}")
     if name.endswith("20pct-cold"):
         world.stop_worker()
         flush_cache(world)  # no discovery documents in the shared cache, no client in memory
