@@ -494,8 +494,11 @@ def token_tests_reap(*, now=None) -> dict:
     now = now or timezone.now()
     sent_at = min(now, timezone.now())  # due from: what the resend window counts from (never in the future)
     with transaction.atomic():
-        expired = dict(TokenTest.objects.select_for_update().filter(
-            status=TokenTest.Status.RUNNING, lease_expires_at__lt=now).values_list("pk", "attempts"))
+        # A row without a lease was claimed before leases existed: judged by its start, once.
+        lease = timedelta(seconds=settings.TOKEN_TEST_LEASE_SECONDS)
+        expired = dict(TokenTest.objects.select_for_update().filter(status=TokenTest.Status.RUNNING).filter(
+            Q(lease_expires_at__lt=now) | Q(lease_expires_at=None, started_at__lt=now - lease))
+            .values_list("pk", "attempts"))
         requeue = [pk for pk, attempts in expired.items() if attempts < settings.TOKEN_TEST_MAX_ATTEMPTS]
         TokenTest.objects.filter(pk__in=requeue).update(
             status=TokenTest.Status.QUEUED, not_before=sent_at, attempt_started_at=None, lease_owner="",

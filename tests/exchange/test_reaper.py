@@ -94,3 +94,11 @@ def test_duplicate_delivery_does_nothing(make_tenant):
     assert test.attempts == 1 and test.status == "running" and not test.steps.exists()
     finished = TokenTest.objects.create(tenant=test.tenant, trigger="manual", status=TokenTest.Status.SUCCEEDED)
     assert services.token_test_execute(test_id=finished.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_test_left_running_before_leases_existed_is_taken_back(make_tenant, sent):
+    then = timezone.now() - timedelta(minutes=30)
+    test = TokenTest.objects.create(tenant=make_tenant(), trigger="manual", status=TokenTest.Status.RUNNING,
+                                    attempts=1, started_at=then)
+    assert services.token_tests_reap()["requeued"] == 1 and sent == [test.pk]
