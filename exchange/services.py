@@ -123,14 +123,22 @@ def _claim(test_ids: list[int], *, owner: str, now=None) -> list[TokenTest]:
     now = now or timezone.now()
     due = (Q(status=TokenTest.Status.QUEUED) & (Q(not_before=None) | Q(not_before__lte=now + CLAIM_EARLY))) | Q(
         status=TokenTest.Status.RUNNING, lease_expires_at__lt=now, attempts__lt=settings.TOKEN_TEST_MAX_ATTEMPTS)
-    with transaction.atomic():
-        found = dict(TokenTest.objects.select_for_update().filter(due, pk__in=test_ids)
-                     .values_list("pk", "status"))
-        if found:
-            TokenTest.objects.filter(pk__in=found).update(
-                status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), now), attempt_started_at=now,
-                lease_owner=owner, lease_expires_at=_lease_until(now), attempts=F("attempts") + 1, not_before=None,
-                error={})
+    for tries_left in (1, 0):
+        try:
+            with transaction.atomic():
+                found = dict(TokenTest.objects.select_for_update().filter(due, pk__in=test_ids)
+                             .values_list("pk", "status"))
+                if found:
+                    TokenTest.objects.filter(pk__in=found).update(
+                        status=TokenTest.Status.RUNNING, started_at=Coalesce(F("started_at"), now),
+                        attempt_started_at=now, lease_owner=owner, lease_expires_at=_lease_until(now),
+                        attempts=F("attempts") + 1, not_before=None, error={})
+            break
+        except DatabaseError as exc:  # a connection terminated while idle is found broken only by its next query
+            if not tries_left or connection.in_atomic_block:
+                raise
+            logger.warning("claim failed (%s): reconnecting once", exc)
+            connection.close()
     taken = sorted(pk for pk, status in found.items() if status == TokenTest.Status.RUNNING)
     if taken:
         logger.warning("token tests %s taken over: their lease expired (worker lost)", taken)
