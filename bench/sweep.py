@@ -53,13 +53,33 @@ def bench_world(n: int) -> dict:
     return world
 
 
-def ensure_database():
+def ensure_database(url: str = DATABASE_URL, *, drop_only: bool = False):
+    """A fresh, empty database at `url` (dropped first if it exists); with drop_only, just dropped."""
     import psycopg
 
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def start_emulator(world: dict, latency_ms: int, tmp: Path) -> tuple[subprocess.Popen, dict]:
+    """The emulator serving `world` on free ports with `latency_ms` per call: (its process, its emulator.json)."""
+    world_path = tmp / "world.json"
+    world_path.write_text(json.dumps(world))
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--world", str(world_path), "--state-dir", str(tmp / "emulator"),
+         "--port", str(free_port()), "--imds-port", str(free_port()), "--latency-ms", str(latency_ms)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    info_path = tmp / "emulator" / "emulator.json"
+    deadline = time.monotonic() + 60
+    while not info_path.exists():
+        if time.monotonic() > deadline or emulator.poll() is not None:
+            emulator.terminate()
+            sys.exit("the emulator did not start")
+        time.sleep(0.1)
+    return emulator, json.loads(info_path.read_text())
 
 
 def main():
@@ -74,27 +94,14 @@ def main():
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="keyless-bench-"))
-    world_path = tmp / "world.json"
-    world_path.write_text(json.dumps(bench_world(args.tenants)))
-    port, imds_port = free_port(), free_port()
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--world", str(world_path), "--state-dir", str(tmp / "emulator"),
-         "--port", str(port), "--imds-port", str(imds_port), "--latency-ms", str(args.latency_ms)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    emulator, info = start_emulator(bench_world(args.tenants), args.latency_ms, tmp)
     try:
-        run(args, emulator, tmp)
+        run(args, emulator, info)
     finally:
         emulator.terminate()
 
 
-def run(args, emulator, tmp: Path) -> None:
-    info_path = tmp / "emulator" / "emulator.json"
-    deadline = time.monotonic() + 60
-    while not info_path.exists():
-        if time.monotonic() > deadline or emulator.poll() is not None:
-            sys.exit("the emulator did not start")
-        time.sleep(0.1)
-    info = json.loads(info_path.read_text())
+def run(args, emulator, info: dict) -> None:
 
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
            "AUDIT_KEY": secrets.token_urlsafe(32),

@@ -133,7 +133,20 @@ CATALOGUE["AADSTS1000104"] = _D("AADSTS1000104", "misconfigured", "Cross-cloud r
 CATALOGUE["AuthorizationFailed"] = CATALOGUE["no_role"]
 
 
+def _outage(raw: dict) -> Diagnosis:
+    """A test held through an outage longer than a sweep waits (exchange/breaker.py): the endpoint is named."""
+    endpoint, minutes = raw.get("endpoint", "?"), raw.get("minutes", "?")
+    return _D("outage", "transient", f"Outage: {endpoint} unavailable",
+              f"Microsoft's {endpoint} endpoint ({raw.get('cloud', '?')} cloud) failed for many tenants at once and "
+              f"stayed unavailable for {minutes} minutes (since {raw.get('since', '?')}); the test was held, not "
+              "run, and finished when the outage outlasted SWEEP_OUTAGE_MAX_MINUTES. Not a fault of this tenant.",
+              "Nothing to fix in the setup; the next test will try again.", severity="warn",
+              customer_text=CATALOGUE["transient"].customer_text)
+
+
 def diagnose_code(code: str, raw: dict | None = None) -> Diagnosis:
+    if code == "outage":
+        return _outage(raw or {})
     if code in CATALOGUE:
         return CATALOGUE[code]
     raw = raw or {}

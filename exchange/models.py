@@ -169,12 +169,18 @@ class TokenTest(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     not_before = models.DateTimeField(null=True, blank=True, help_text="a retry is scheduled for this time")
     queued_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="the first attempt's start")
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A running attempt: its own start, and a lease its worker renews while the chain runs. A worker that dies stops
+    # renewing; whoever finds the lease expired (a re-delivered message, the reaper) may take the test over.
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
-        indexes = [models.Index(fields=["tenant", "-queued_at"], name="tokentest_tenant_recent")]
+        indexes = [models.Index(fields=["tenant", "-queued_at"], name="tokentest_tenant_recent"),
+                   models.Index(fields=["status", "lease_expires_at"], name="tokentest_status_lease")]
 
     def __str__(self):
         return f"Token test #{self.pk} ({self.status})"

@@ -6,6 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from exchange.breaker import outages_open
 from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest
 
 # A sweep asks for the same app's identity once per tenant: with max_age, a worker process reads it once per window.
@@ -118,3 +119,17 @@ def daily_counts(*, days: int) -> dict | None:
         ok.append(row["ok"])
         failed.append(row["total"] - row["ok"])
     return {"labels": labels, "verified": ok, "failed": failed}
+
+
+def outages_current(*, now: datetime | None = None) -> list[dict]:
+    """Endpoints in an outage (circuit breaker open), for the dashboard's banner: endpoint, cloud, since, minutes, and
+    the tenants whose tests are held for it."""
+    now = now or timezone.now()
+    outages = []
+    for (cloud, endpoint), outage in sorted(outages_open(now=now).items()):
+        held = TokenTest.objects.filter(status=TokenTest.Status.QUEUED, error__held__endpoint=endpoint,
+                                        error__held__cloud=cloud)
+        outages.append({"endpoint": endpoint, "cloud": cloud, "since": outage.since,
+                        "minutes": round(outage.minutes(now), 1),
+                        "tenants_affected": held.values("tenant").distinct().count()})
+    return outages

@@ -191,7 +191,13 @@ TOKEN_TEST_QUEUE = env("TOKEN_TEST_QUEUE", "celery")  # a queue of their own let
 TOKEN_TEST_MAX_ATTEMPTS = env_int("TOKEN_TEST_MAX_ATTEMPTS", 5)
 TOKEN_TEST_RETRY_BASE_SECONDS = env_float("TOKEN_TEST_RETRY_BASE_SECONDS", 6.0)  # > MSAL's 5 s replay window
 TOKEN_TEST_RETRY_MAX_SECONDS = env_float("TOKEN_TEST_RETRY_MAX_SECONDS", 120.0)
-TOKEN_TEST_STUCK_SECONDS = env_int("TOKEN_TEST_STUCK_SECONDS", 600)  # > CELERY_TASK_TIME_LIMIT
+# A running test holds a lease its worker renews every HEARTBEAT seconds while the chain runs; a lease not renewed
+# for LEASE seconds is expired (its worker died) and the test is taken over: a killed worker's tests run again
+# within LEASE + REAPER_INTERVAL seconds (~13 s), or at once when its message is re-delivered after the lease ends.
+TOKEN_TEST_LEASE_SECONDS = env_float("TOKEN_TEST_LEASE_SECONDS", 9.0)
+TOKEN_TEST_HEARTBEAT_SECONDS = env_float("TOKEN_TEST_HEARTBEAT_SECONDS", 3.0)
+# A queued test whose message is this overdue (lost with a broker's data) is sent again; a duplicate is harmless.
+TOKEN_TEST_RESEND_SECONDS = env_float("TOKEN_TEST_RESEND_SECONDS", 60.0)
 TOKEN_TEST_PROPAGATION_ATTEMPTS = env_int("TOKEN_TEST_PROPAGATION_ATTEMPTS", 8)
 FIC_PROPAGATION_RETRY_SECONDS = env_float("FIC_PROPAGATION_RETRY_SECONDS", 60.0)
 FIC_PROPAGATION_MINUTES = env_float("FIC_PROPAGATION_MINUTES", 10.0)  # a new FIC can give 70021 this long
@@ -202,7 +208,17 @@ SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 20)
 # A batch's chains wait on Microsoft side by side, on this many threads of the worker process (not more processes).
 TOKEN_TEST_THREADS = env_int("TOKEN_TEST_THREADS", 20)
 TOKEN_TEST_BATCH_SECONDS = env_float("TOKEN_TEST_BATCH_SECONDS", 30.0)  # then the rest go out as tasks of their own
-REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 120.0)
+REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 4.0)
+# Circuit breaker per endpoint and cloud (state in the shared cache): it opens when at least BREAKER_MIN_FAILURES
+# tenants, and BREAKER_FAILURE_RATIO of the calls, failed transiently on one endpoint within BREAKER_WINDOW_SECONDS.
+# While open, tests are held (re-queued, no attempt spent); every BREAKER_PROBE_SECONDS one test probes the endpoint
+# and closes the breaker when it succeeds. Held tests that have waited SWEEP_OUTAGE_MAX_MINUTES are finished with
+# the outage named as their cause.
+BREAKER_WINDOW_SECONDS = env_float("BREAKER_WINDOW_SECONDS", 60.0)
+BREAKER_MIN_FAILURES = env_int("BREAKER_MIN_FAILURES", 10)
+BREAKER_FAILURE_RATIO = env_float("BREAKER_FAILURE_RATIO", 0.5)
+BREAKER_PROBE_SECONDS = env_float("BREAKER_PROBE_SECONDS", 15.0)
+SWEEP_OUTAGE_MAX_MINUTES = env_float("SWEEP_OUTAGE_MAX_MINUTES", 30.0)
 FIC_SYNC_INTERVAL_MINUTES = env_float("FIC_SYNC_INTERVAL_MINUTES", 30.0)  # the FIC inventory re-read from Graph
 
 # The portal's public address: consent redirect URIs are built from it.

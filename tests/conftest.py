@@ -119,6 +119,9 @@ def celery_eager(request, settings):
         yield
         return
     app.conf.task_always_eager = True
+    # An eager task runs at once, whatever its countdown: its retry must be due at once too (the claim honours
+    # not_before). Tests about backoff set their own base.
+    settings.TOKEN_TEST_RETRY_BASE_SECONDS = 0
     # Propagating: a task that crashes fails the test (retries are new messages, not a raised `Retry`).
     app.conf.task_eager_propagates = True
     yield

@@ -3,6 +3,7 @@ a full run, a duplicate delivery that does nothing, and a worker killed with SIG
 import os
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -54,8 +55,10 @@ def test_duplicate_delivery_runs_the_chain_once(worker_on_emulator, make_tenant,
     assert test.steps.count() == 4
 
 
-def test_a_run_killed_with_sigkill_is_recovered_by_the_reaper(worker_on_emulator, make_tenant, portal_on_emulator,
-                                                               settings):
+def test_a_run_killed_with_sigkill_is_taken_back_within_15_s_with_default_settings(
+        worker_on_emulator, make_tenant, portal_on_emulator, settings):
+    """Finding 6: the dead worker stops renewing its lease; once it has expired (at most TOKEN_TEST_LEASE_SECONDS
+    after the kill) the reaper, running every REAPER_INTERVAL_SECONDS, takes the test back — within 15 s."""
     portal_on_emulator.control.faults(arm={"latency_ms": 4000})
     queue, process = worker_on_emulator()
     tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
@@ -63,12 +66,16 @@ def test_a_run_killed_with_sigkill_is_recovered_by_the_reaper(worker_on_emulator
     _wait(test, lambda t: t.status == TokenTest.Status.RUNNING, process)
     time.sleep(0.5)  # inside the slow ARM call
     os.kill(process.pid, signal.SIGKILL)
+    killed_at = timezone.now()
     process.wait(timeout=10)
     test.refresh_from_db()
-    assert test.status == "running"  # stuck: nobody will finish it...
+    assert test.status == "running" and test.lease_owner  # nobody will finish it...
+    lease = timedelta(seconds=settings.TOKEN_TEST_LEASE_SECONDS)
+    assert test.lease_expires_at <= killed_at + lease  # ...and nobody renews its lease
+    assert settings.TOKEN_TEST_LEASE_SECONDS + settings.REAPER_INTERVAL_SECONDS <= 15  # the defaults meet the target
     portal_on_emulator.control.faults(arm={"latency_ms": 0})
-    later = timezone.now() + timezone.timedelta(seconds=settings.TOKEN_TEST_STUCK_SECONDS + 1)
-    assert token_tests_reap(now=later)["requeued"] == 1  # ...until the reaper sends it again
+    assert token_tests_reap(now=test.lease_expires_at - timedelta(seconds=1))["requeued"] == 0  # still leased
+    assert token_tests_reap(now=test.lease_expires_at + timedelta(milliseconds=1))["requeued"] == 1
     _, second = worker_on_emulator(queue)
     _wait(test, lambda t: t.finished, second)
     assert (test.status, test.outcome, test.attempts) == ("succeeded", "verified", 2)
