@@ -69,5 +69,5 @@ class Control:
 
     def spoil_next_id_token(self, **spoil) -> dict:
         """The next ID token gets `set` claims, loses `drop` claims, expires `exp_offset` seconds from now, or is
-        signed with another key (`sign_with="oidc-1"`)."""
+        signed with another key (`sign_with="oidc-1"`) while its header still names Entra's key."""
         return self._post("signin/id-token", **spoil)

@@ -13,6 +13,8 @@ import time
 import uuid
 from urllib.parse import parse_qs, urlencode
 
+import jwt
+
 from emulator import handlers as core
 
 CODE_SECONDS = 600  # Entra's authorization codes live about 10 minutes
@@ -238,7 +240,7 @@ def token_by_code(emu, tenant_name: str, form: dict):
         claims["roles"] = roles
     if groups:
         claims["groups"] = groups
-    kid = "entra-1"
+    key = "entra-1"
     if spoil:
         claims.update(spoil.get("set", {}))
         if "exp_offset" in spoil:
@@ -246,14 +248,15 @@ def token_by_code(emu, tenant_name: str, form: dict):
             claims["iat"] = claims["nbf"] = claims["exp"] - 3600
         for name in spoil.get("drop", []):
             claims.pop(name, None)
-        kid = spoil.get("sign_with", kid)
+        key = spoil.get("sign_with", key)
     access = {"aud": GRAPH_APP_ID, "iss": f"https://sts.windows.net/{tenant['id']}/", "iat": now, "nbf": now,
               "exp": now + 3599, "appid": app["app_id"], "oid": user["oid"], "scp": "openid profile email User.Read",
               "tid": tenant["id"], "upn": user["upn"], "ver": "1.0"}
     client_info = base64.urlsafe_b64encode(f'{{"uid":"{user["oid"]}","utid":"{tenant["id"]}"}}'.encode())
     return core._response(200, {"token_type": "Bearer", "scope": "openid profile email User.Read",
                                 "expires_in": 3599, "ext_expires_in": 3599, "access_token": core.sign(emu, access),
-                                "id_token": core.sign(emu, claims, kid=kid),
+                                "id_token": jwt.encode(claims, emu.keys.signing[key], algorithm="RS256",
+                                                       headers={"kid": "entra-1", "typ": "JWT"}),
                                 "client_info": client_info.rstrip(b"=").decode()})
 
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "portal",
     "exchange",
     "onboarding",
+    "signin",
 ]
 
 MIDDLEWARE = [
@@ -44,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "signin.middleware.session_max_age",  # staff sessions end at their maximum age
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -62,6 +64,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.roles.context_processor",
+                "signin.views.context_processor",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -90,6 +93,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password sign-in goes through signin's backend (break-glass policy); directory sign-ins log in with the second.
+AUTHENTICATION_BACKENDS = ["signin.backends.PasswordBackend", "signin.backends.DirectoryBackend"]
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
@@ -212,3 +217,25 @@ CELERY_BEAT_SCHEDULE.update({
     "token-test-reaper": {"task": "exchange.token_tests_reap", "schedule": REAPER_INTERVAL_SECONDS},
     "fic-inventory-sync": {"task": "exchange.fic_inventory_sync_all", "schedule": FIC_SYNC_INTERVAL_MINUTES * 60},
 })
+
+# Staff sign-in with Microsoft Entra ID (signin/): OpenID Connect, code flow with PKCE, against the MSSP's own tenant.
+# Keyless: the web process redeems codes with its managed identity's token (a federated credential on the sign-in
+# app), like the workers. Off while ENTRA_SIGNIN_CLIENT_ID is empty.
+ENTRA_SIGNIN_CLIENT_ID = env("ENTRA_SIGNIN_CLIENT_ID", "").strip().lower()
+ENTRA_SIGNIN_TENANT_ID = env("ENTRA_SIGNIN_TENANT_ID", "").strip().lower()
+ENTRA_SIGNIN_CLOUD = env("ENTRA_SIGNIN_CLOUD", "global")
+ENTRA_SIGNIN_IDENTITY_CLIENT_ID = env("ENTRA_SIGNIN_IDENTITY_CLIENT_ID", "").strip().lower()
+ENTRA_SIGNIN_REDIRECT_URI = env("ENTRA_SIGNIN_REDIRECT_URI", f"{PORTAL_PUBLIC_URL}/signin/callback/")
+# App-role values (the `roles` claim) → portal roles; and, as an alternative, group object ids (the `groups` claim).
+ENTRA_SIGNIN_ROLE_MAP = env("ENTRA_SIGNIN_ROLE_MAP", "Portal.Viewer=viewer,Portal.Operator=operator,"
+                            "Portal.Admin=admin,Portal.Auditor=auditor")
+ENTRA_SIGNIN_GROUP_MAP = env("ENTRA_SIGNIN_GROUP_MAP", "")
+ENTRA_SIGNIN_REQUIRE_MFA = env_bool("ENTRA_SIGNIN_REQUIRE_MFA", False)  # the ID token's `amr` must say "mfa"
+ENTRA_SIGNIN_CLOCK_SKEW_SECONDS = env_int("ENTRA_SIGNIN_CLOCK_SKEW_SECONDS", 120)
+# Every staff session ends this long after its sign-in (roles are re-read from the directory at the next one).
+SIGNIN_SESSION_MAX_AGE_SECONDS = env_int("SIGNIN_SESSION_MAX_AGE_SECONDS", 8 * 3600)
+# Local passwords: "on" for everyone, or "break-glass" = only for the superusers named in BREAK_GLASS_USERS.
+PASSWORD_SIGNIN = env("PASSWORD_SIGNIN", "on").strip().lower()
+if PASSWORD_SIGNIN not in ("on", "break-glass"):
+    raise ImproperlyConfigured(f"PASSWORD_SIGNIN must be 'on' or 'break-glass', not {PASSWORD_SIGNIN!r}")
+BREAK_GLASS_USERS = env_list("BREAK_GLASS_USERS", "")

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 
 from portal.roles import ROLES
 from portal.services import staff_user_create
+from portal.signals import demo_emulator_started
 
 DEMO_PASSWORD = "keyless-demo-2026"
 
@@ -83,6 +84,8 @@ class Command(BaseCommand):
         from exchange.demo import demo_environment, demo_seed
 
         extra = demo_environment(info)
+        for _receiver, more in demo_emulator_started.send(sender=self.__class__, info=info):
+            extra.update(more or {})
         # This process talks to the emulator too (discovery, Graph): point its settings there.
         settings.ENTRA_BASE_URL, settings.ENTRA_CA_BUNDLE, settings.IMDS_URL = (
             extra["ENTRA_BASE_URL"], extra["ENTRA_CA_BUNDLE"], extra["IMDS_URL"])
