@@ -234,3 +234,15 @@ def test_a_session_ends_at_its_maximum_age(sso, sign_in, settings):
     session.save()
     response = htmx.get(reverse("portal:dashboard"), headers={"HX-Request": "true"})
     assert response.status_code == 204 and reverse("portal:login") in response["HX-Redirect"]
+
+
+def test_the_demo_signs_in_through_the_emulator(emulator):
+    """manage.py demo sends demo_emulator_started; signin answers with the emulator's sign-in app and web identity."""
+    from portal.signals import demo_emulator_started
+
+    env = {}
+    for _receiver, more in demo_emulator_started.send(sender=None, info=emulator.info):
+        env.update(more or {})
+    assert env == {"ENTRA_SIGNIN_CLIENT_ID": "8b1c7d2e-4f3a-4b6c-9d8e-0a1b2c3d4e5f",
+                   "ENTRA_SIGNIN_TENANT_ID": "6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01",
+                   "ENTRA_SIGNIN_IDENTITY_CLIENT_ID": "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"}

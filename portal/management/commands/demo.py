@@ -54,7 +54,10 @@ class Command(BaseCommand):
             children.append(subprocess.Popen([py, "manage.py", "runserver", addr, "--noreload"], env=env))
             self.stdout.write(self.style.SUCCESS(f"\n  Portal:  http://{addr}/"))
             self.stdout.write(f"  Sign in: demo / {DEMO_PASSWORD}  (admin; also viewer, operator, auditor with the same "
-                              "password)\n  Try:     Customers → Add a customer → tenant northwind.example → issue the "
+                              "password)\n"
+                              + ("           or Sign in with Microsoft: adele, omar, vera, audrey on the emulator's page\n"
+                                 if env.get("ENTRA_SIGNIN_CLIENT_ID") else "")
+                              + "  Try:     Customers → Add a customer → tenant northwind.example → issue the "
                               "consent link → open it → Accept\n  Stop:    Ctrl-C\n")
             while all(child.poll() is None for child in children):
                 time.sleep(1)
