@@ -232,6 +232,7 @@ ENTRA_SIGNIN_ROLE_MAP = env("ENTRA_SIGNIN_ROLE_MAP", "Portal.Viewer=viewer,Porta
 ENTRA_SIGNIN_GROUP_MAP = env("ENTRA_SIGNIN_GROUP_MAP", "")
 ENTRA_SIGNIN_REQUIRE_MFA = env_bool("ENTRA_SIGNIN_REQUIRE_MFA", False)  # the ID token's `amr` must say "mfa"
 ENTRA_SIGNIN_CLOCK_SKEW_SECONDS = env_int("ENTRA_SIGNIN_CLOCK_SKEW_SECONDS", 120)
+SIGNIN_RATE_LIMIT = env_int("SIGNIN_RATE_LIMIT", 30)  # sign-in starts + callbacks per client IP and minute
 # Every staff session ends this long after its sign-in (roles are re-read from the directory at the next one).
 SIGNIN_SESSION_MAX_AGE_SECONDS = env_int("SIGNIN_SESSION_MAX_AGE_SECONDS", 8 * 3600)
 # Local passwords: "on" for everyone, or "break-glass" = only for the superusers named in BREAK_GLASS_USERS.

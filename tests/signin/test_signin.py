@@ -246,3 +246,15 @@ def test_the_demo_signs_in_through_the_emulator(emulator):
     assert env == {"ENTRA_SIGNIN_CLIENT_ID": "8b1c7d2e-4f3a-4b6c-9d8e-0a1b2c3d4e5f",
                    "ENTRA_SIGNIN_TENANT_ID": "6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01",
                    "ENTRA_SIGNIN_IDENTITY_CLIENT_ID": "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"}
+
+
+def test_sign_in_attempts_are_rate_limited_per_address(sso, settings):
+    settings.SIGNIN_RATE_LIMIT = 3
+    client = Client()
+    for _ in range(3):
+        assert client.get("/signin/callback/", {"state": "x", "code": "y"}).status_code == 400
+    response = client.get("/signin/callback/", {"state": "x", "code": "y"})
+    assert response.status_code == 429 and response["Retry-After"] == "60"
+    assert client.get("/signin/start/").status_code == 429
+    assert AuditEvent.objects.filter(action="auth.sso_refused").count() == 3
+    assert AuditEvent.objects.filter(action="auth.sso_rate_limited").count() == 1
