@@ -266,7 +266,8 @@ def route(emu, method: str, tenant_name: str, rest: str, query: dict, body: byte
         return authorize(emu, tenant_name, query)
     if rest == "oauth2/v2.0/authorize/decision" and method == "POST":
         return decision(emu, tenant_name, body)
-    if rest == "oauth2/v2.0/token" and method == "POST":
+    # The token endpoint's hot path (client credentials, thousands a sweep) is only looked at, not parsed, here.
+    if rest == "oauth2/v2.0/token" and method == "POST" and b"grant_type=authorization_code" in body:
         form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
         if form.get("grant_type") == "authorization_code":
             return token_by_code(emu, tenant_name, form)
