@@ -223,9 +223,14 @@ CELERY_BEAT_SCHEDULE.update({
 # app), like the workers. Off while ENTRA_SIGNIN_CLIENT_ID is empty.
 ENTRA_SIGNIN_CLIENT_ID = env("ENTRA_SIGNIN_CLIENT_ID", "").strip().lower()
 ENTRA_SIGNIN_TENANT_ID = env("ENTRA_SIGNIN_TENANT_ID", "").strip().lower()
-ENTRA_SIGNIN_CLOUD = env("ENTRA_SIGNIN_CLOUD", "global")
+ENTRA_SIGNIN_CLOUD = env("ENTRA_SIGNIN_CLOUD", "").strip().lower() or "global"
+if ENTRA_SIGNIN_CLOUD not in ("global", "usgov", "china"):
+    raise ImproperlyConfigured(f"ENTRA_SIGNIN_CLOUD must be global, usgov or china, not {ENTRA_SIGNIN_CLOUD!r}")
 ENTRA_SIGNIN_IDENTITY_CLIENT_ID = env("ENTRA_SIGNIN_IDENTITY_CLIENT_ID", "").strip().lower()
-ENTRA_SIGNIN_REDIRECT_URI = env("ENTRA_SIGNIN_REDIRECT_URI", f"{PORTAL_PUBLIC_URL}/signin/callback/")
+if ENTRA_SIGNIN_CLIENT_ID and not (ENTRA_SIGNIN_TENANT_ID and ENTRA_SIGNIN_IDENTITY_CLIENT_ID):
+    raise ImproperlyConfigured("ENTRA_SIGNIN_CLIENT_ID is set: set ENTRA_SIGNIN_TENANT_ID (the MSSP's tenant id) and "
+                               "ENTRA_SIGNIN_IDENTITY_CLIENT_ID (the web's managed identity) too")
+ENTRA_SIGNIN_REDIRECT_URI = env("ENTRA_SIGNIN_REDIRECT_URI", "").strip() or f"{PORTAL_PUBLIC_URL}/signin/callback/"
 # App-role values (the `roles` claim) → portal roles; and, as an alternative, group object ids (the `groups` claim).
 ENTRA_SIGNIN_ROLE_MAP = env("ENTRA_SIGNIN_ROLE_MAP", "Portal.Viewer=viewer,Portal.Operator=operator,"
                             "Portal.Admin=admin,Portal.Auditor=auditor")
@@ -236,7 +241,7 @@ SIGNIN_RATE_LIMIT = env_int("SIGNIN_RATE_LIMIT", 30)  # sign-in starts + callbac
 # Every staff session ends this long after its sign-in (roles are re-read from the directory at the next one).
 SIGNIN_SESSION_MAX_AGE_SECONDS = env_int("SIGNIN_SESSION_MAX_AGE_SECONDS", 8 * 3600)
 # Local passwords: "on" for everyone, or "break-glass" = only for the superusers named in BREAK_GLASS_USERS.
-PASSWORD_SIGNIN = env("PASSWORD_SIGNIN", "on").strip().lower()
+PASSWORD_SIGNIN = env("PASSWORD_SIGNIN", "").strip().lower() or "on"
 if PASSWORD_SIGNIN not in ("on", "break-glass"):
     raise ImproperlyConfigured(f"PASSWORD_SIGNIN must be 'on' or 'break-glass', not {PASSWORD_SIGNIN!r}")
 BREAK_GLASS_USERS = env_list("BREAK_GLASS_USERS", "")
