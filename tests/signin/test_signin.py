@@ -258,3 +258,17 @@ def test_sign_in_attempts_are_rate_limited_per_address(sso, settings):
     assert client.get("/signin/start/").status_code == 429
     assert AuditEvent.objects.filter(action="auth.sso_refused").count() == 3
     assert AuditEvent.objects.filter(action="auth.sso_rate_limited").count() == 1
+
+
+@pytest.mark.parametrize(("cloud", "host"), [("global", "login.microsoftonline.com"),
+                                             ("usgov", "login.microsoftonline.us"),
+                                             ("china", "login.chinacloudapi.cn")])
+def test_national_clouds_authority_and_issuer(settings, cloud, host):
+    from signin import oidc
+
+    settings.ENTRA_BASE_URL = ""
+    settings.ENTRA_SIGNIN_CLOUD = cloud
+    settings.ENTRA_SIGNIN_TENANT_ID = "6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01"
+    cfg = oidc.config()
+    assert cfg.authority == f"https://{host}/6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01"
+    assert cfg.issuer == f"https://{host}/6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01/v2.0"
