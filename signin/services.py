@@ -141,7 +141,11 @@ def directory_user_sync(*, claims: dict) -> object:
 
 def _no_role_detail(claims: dict) -> str:
     granted = ", ".join(claims.get("roles") or []) or "none"
-    return f"App roles in the token: {granted}."
+    detail = f"App roles in the token: {granted}."
+    if "groups" in (claims.get("_claim_names") or {}) or claims.get("hasgroups"):
+        # Group overage: past 200 groups Entra leaves them out of the token (and points to Graph instead).
+        detail += " The token leaves your groups out (too many to list): map app roles instead of groups."
+    return detail
 
 
 def signin_login(*, request, user, claims: dict) -> None:

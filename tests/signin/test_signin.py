@@ -272,3 +272,11 @@ def test_national_clouds_authority_and_issuer(settings, cloud, host):
     cfg = oidc.config()
     assert cfg.authority == f"https://{host}/6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01"
     assert cfg.issuer == f"https://{host}/6d1f3a52-3c1e-4f0a-9b7e-5a2c1d0e9f01/v2.0"
+
+
+def test_group_overage_is_explained(sso, sign_in, settings):
+    settings.ENTRA_SIGNIN_ROLE_MAP = ""
+    settings.ENTRA_SIGNIN_GROUP_MAP = "c0000000-0000-4000-8000-0000000000ad=admin"
+    sso.control.spoil_next_id_token(drop=["groups"], set={"_claim_names": {"groups": "src1"}})
+    response = sign_in(Client(), "adele")
+    assert response.status_code == 403 and b"map app roles instead of groups" in response.content
