@@ -64,3 +64,16 @@ class Control:
 
     def issuer_token(self, name: str, *, subject: str, audience: str = "api://AzureADTokenExchange") -> str:
         return self._post(f"issuers/{name}/token", subject=subject, audience=audience)["token"]
+
+    # --- staff sign-in (emulator/signin.py) ---
+    def set_app_roles(self, *, user: str, app_id: str, roles: list[str]) -> dict:
+        """Assign exactly these app roles of `app_id` to a user (by UPN or object id): [] removes them all."""
+        return self._post("signin/app-roles", user=user, app_id=app_id, roles=roles)
+
+    def set_mfa(self, *, user: str, on: bool = True) -> dict:
+        return self._post("signin/mfa", user=user, on=on)
+
+    def spoil_next_id_token(self, **spoil) -> dict:
+        """The next ID token gets `set` claims, loses `drop` claims, expires `exp_offset` seconds from now, or is
+        signed with another key (`sign_with="oidc-1"`) while its header still names Entra's key."""
+        return self._post("signin/id-token", **spoil)

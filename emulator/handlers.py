@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode
 
 import jwt
 
+from emulator import signin
 from emulator.world import (
     ARM_RESOURCES,
     CLOUD_LOGIN_HOSTS,
@@ -79,6 +80,9 @@ def route(emu, method, path, query, body, headers, kind):
         return _response(404, {"error": "not_found"})
     tenant_name = parts[0]
     rest = "/".join(parts[1:])
+    answer = signin.route(emu, method, tenant_name, rest, query, body)  # staff sign-in (OIDC): emulator/signin.py
+    if answer is not None:
+        return answer
     if rest in ("v2.0/.well-known/openid-configuration", ".well-known/openid-configuration"):
         return discovery(emu, tenant_name, v2=rest.startswith("v2.0"))
     if rest in ("discovery/v2.0/keys", "discovery/keys"):
@@ -574,6 +578,8 @@ def control(emu, method: str, path: str, body: bytes):
     action = path[len("/_emulator/"):].strip("/")
     data = json.loads(body or b"{}") if method == "POST" else {}
     world = emu.world
+    if action.startswith("signin/"):
+        return signin.control(emu, action, data)
     if action == "requests" and method == "GET":
         return _response(200, emu.log.snapshot())
     if action == "requests/reset":

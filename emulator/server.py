@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from emulator import handlers
+from emulator import handlers, signin
 from emulator.keys import Keys
 from emulator.world import World
 
@@ -250,6 +250,7 @@ class Emulator:
                         "display_name": app.get("display_name")},
                 "managed_identity": {k: mi.get(k) for k in ("client_id", "principal_id", "resource_id", "name")},
                 "customers": customers,
+                "signin": signin.demo_info(self.world),
             },
         }
 
@@ -276,6 +277,7 @@ class Emulator:
         self.log.reset()
         self.skew_seconds = 0.0
         self.fic_propagation_seconds = 0.0
+        signin.state_of(self).reset()
         with self.mi_cache_lock:
             self.mi_cache.clear()
 

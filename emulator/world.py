@@ -36,7 +36,7 @@ def demo_world() -> dict:
     """The built-in world: the MSSP's home tenant with a correct FIC, and customer tenants in every state."""
     mi_resource = ("/subscriptions/00000000-0000-4000-8000-0000000000aa/resourceGroups/mssp-workers/providers/"
                    "Microsoft.ManagedIdentity/userAssignedIdentities/keyless-worker")
-    return {
+    world = {
         "tenants": [
             {"id": HOME, "domains": ["contoso-mssp.example"], "display_name": "Contoso MSSP", "cloud": "global",
              "region": "EU"},
@@ -79,6 +79,47 @@ def demo_world() -> dict:
         "graph_permissions": {APP_ID: ["Application.ReadWrite.OwnedBy"]},
         "oidc_issuers": [{"name": "github", "issuer": "https://token.actions.githubusercontent.com"}],
     }
+    _demo_staff_sign_in(world)
+    return world
+
+
+# --- staff sign-in (OIDC): the portal's sign-in app, the web's identity and the MSSP's staff users ---------------
+SIGNIN_APP_ID = "8b1c7d2e-4f3a-4b6c-9d8e-0a1b2c3d4e5f"
+SIGNIN_APP_OBJECT_ID = "a7b6c5d4-e3f2-4a1b-8c9d-0e1f2a3b4c5d"
+WEB_MI_CLIENT_ID = "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"
+WEB_MI_PRINCIPAL_ID = "1f2e3d4c-5b6a-4978-8877-665544332211"
+SIGNIN_APP_ROLES = ("Portal.Viewer", "Portal.Operator", "Portal.Admin", "Portal.Auditor")
+
+
+def _demo_staff_sign_in(world: dict) -> None:
+    """A single-tenant app the portal signs staff in with (app roles, the portal's callback, a FIC trusting the web
+    process's own managed identity: no secret) and the home tenant's staff, one per role, one without any role."""
+    web_resource = ("/subscriptions/00000000-0000-4000-8000-0000000000aa/resourceGroups/mssp-web/providers/"
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/keyless-web")
+    world["managed_identities"].append({"client_id": WEB_MI_CLIENT_ID, "principal_id": WEB_MI_PRINCIPAL_ID,
+                                        "tenant": HOME, "resource_id": web_resource, "name": "keyless-web"})
+    world["apps"].append({
+        "app_id": SIGNIN_APP_ID, "object_id": SIGNIN_APP_OBJECT_ID, "tenant": HOME,
+        "display_name": "Contoso MSSP Portal Sign-in", "sign_in_audience": "AzureADMyOrg", "disabled": False,
+        "redirect_uris": ["http://127.0.0.1:8000/signin/callback/", "http://localhost:8000/signin/callback/"],
+        "app_roles": list(SIGNIN_APP_ROLES),
+        "fics": [{"id": "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d", "name": "keyless-web",
+                  "issuer": f"https://login.microsoftonline.com/{HOME}/v2.0", "subject": WEB_MI_PRINCIPAL_ID,
+                  "audiences": ["api://AzureADTokenExchange"], "description": "The portal's web identity"}],
+    })
+
+    def user(n: int, name: str, upn: str, roles: list[str], mfa: bool = True, groups=()) -> dict:
+        return {"oid": f"b0000000-0000-4000-8000-{n:012d}", "tenant": HOME, "upn": f"{upn}@contoso-mssp.example",
+                "display_name": name, "mfa": mfa, "groups": list(groups), "app_roles": {SIGNIN_APP_ID: roles}}
+
+    world["users"] = [
+        user(1, "Adele Vance", "adele", ["Portal.Admin"], groups=["c0000000-0000-4000-8000-0000000000ad"]),
+        user(2, "Omar Bennett", "omar", ["Portal.Operator"]),
+        user(3, "Vera Lind", "vera", ["Portal.Viewer"]),
+        user(4, "Audrey Kim", "audrey", ["Portal.Auditor"]),
+        user(5, "Nestor Diaz", "nestor", []),
+        user(6, "Pat Quinn (no MFA)", "pat", ["Portal.Operator"], mfa=False),
+    ]
 
 
 def load_world(path) -> dict:
@@ -90,7 +131,7 @@ def load_world(path) -> dict:
 def normalise(world: dict) -> dict:
     world = copy.deepcopy(world)
     for key in ("tenants", "apps", "managed_identities", "service_principals", "subscriptions",
-                "role_assignments", "oidc_issuers"):
+                "role_assignments", "oidc_issuers", "users"):
         world.setdefault(key, [])
     world.setdefault("graph_permissions", {})
     for tenant in world["tenants"]:
@@ -106,6 +147,7 @@ def normalise(world: dict) -> dict:
         app.setdefault("disabled", False)
         app.setdefault("display_name", "App " + app["app_id"][:8])
         app.setdefault("fics", [])
+        app.setdefault("app_roles", [])
         for fic in app["fics"]:
             fic.setdefault("id", str(uuid.uuid4()))
             fic.setdefault("description", "")

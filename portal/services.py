@@ -1,7 +1,7 @@
 """Writes of the portal app: the one way an audit event is recorded, checkpoints of the chain, and staff accounts."""
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -20,15 +20,22 @@ from portal.roles import ROLES
 _AUDIT_LOCK_KEY = 0x617564_6974
 
 
+# Callables user -> dict | None that apps above portal register (signin: the directory identity of a staff user);
+# what they return is recorded with each event of that actor, under detail["actor_directory"].
+STAFF_ACTOR_ENRICHERS: list = []
+
+
 @dataclass(frozen=True)
 class Actor:
     kind: str
     id: str = ""
     label: str = ""
+    directory: dict | None = field(default=None, compare=False)
 
     @classmethod
     def staff(cls, user) -> "Actor":
-        return cls(AuditEvent.ActorKind.STAFF, str(user.pk), user.get_username())
+        directory = {k: v for enrich in STAFF_ACTOR_ENRICHERS for k, v in (enrich(user) or {}).items()}
+        return cls(AuditEvent.ActorKind.STAFF, str(user.pk), user.get_username(), directory or None)
 
     @classmethod
     def customer(cls, ip: str | None) -> "Actor":
@@ -97,7 +104,8 @@ def audit_record_many(entries: list[dict]) -> list[AuditEvent]:
                 target_type=entry.get("target_type", ""),
                 target_id=str(entry.get("target_id", ""))[:64],
                 tenant_id=str(entry.get("tenant_id") or ""),
-                detail=entry.get("detail") or {},
+                detail={**(entry.get("detail") or {}), **({"actor_directory": actor.directory}
+                                                            if actor.directory else {})},
                 ip=entry.get("ip"),
                 prev_hash=prev_hash,
                 scheme=CURRENT_SCHEME,

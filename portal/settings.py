@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "portal",
     "exchange",
     "onboarding",
+    "signin",
 ]
 
 MIDDLEWARE = [
@@ -47,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "signin.middleware.session_max_age",  # staff sessions end at their maximum age
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.headers.SecurityHeadersMiddleware",  # CSP, Permissions-Policy, no-store for signed-in users
     "django_htmx.middleware.HtmxMiddleware",
@@ -66,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.roles.context_processor",
+                "signin.views.context_processor",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -94,6 +97,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password sign-in goes through signin's backend (break-glass policy); directory sign-ins log in with the second.
+AUTHENTICATION_BACKENDS = ["signin.backends.PasswordBackend", "signin.backends.DirectoryBackend"]
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
@@ -255,3 +260,31 @@ CELERY_BEAT_SCHEDULE.update({
     "token-test-reaper": {"task": "exchange.token_tests_reap", "schedule": REAPER_INTERVAL_SECONDS},
     "fic-inventory-sync": {"task": "exchange.fic_inventory_sync_all", "schedule": FIC_SYNC_INTERVAL_MINUTES * 60},
 })
+
+# Staff sign-in with Microsoft Entra ID (signin/): OpenID Connect, code flow with PKCE, against the MSSP's own tenant.
+# Keyless: the web process redeems codes with its managed identity's token (a federated credential on the sign-in
+# app), like the workers. Off while ENTRA_SIGNIN_CLIENT_ID is empty.
+ENTRA_SIGNIN_CLIENT_ID = env("ENTRA_SIGNIN_CLIENT_ID", "").strip().lower()
+ENTRA_SIGNIN_TENANT_ID = env("ENTRA_SIGNIN_TENANT_ID", "").strip().lower()
+ENTRA_SIGNIN_CLOUD = env("ENTRA_SIGNIN_CLOUD", "").strip().lower() or "global"
+if ENTRA_SIGNIN_CLOUD not in ("global", "usgov", "china"):
+    raise ImproperlyConfigured(f"ENTRA_SIGNIN_CLOUD must be global, usgov or china, not {ENTRA_SIGNIN_CLOUD!r}")
+ENTRA_SIGNIN_IDENTITY_CLIENT_ID = env("ENTRA_SIGNIN_IDENTITY_CLIENT_ID", "").strip().lower()
+if ENTRA_SIGNIN_CLIENT_ID and not (ENTRA_SIGNIN_TENANT_ID and ENTRA_SIGNIN_IDENTITY_CLIENT_ID):
+    raise ImproperlyConfigured("ENTRA_SIGNIN_CLIENT_ID is set: set ENTRA_SIGNIN_TENANT_ID (the MSSP's tenant id) and "
+                               "ENTRA_SIGNIN_IDENTITY_CLIENT_ID (the web's managed identity) too")
+ENTRA_SIGNIN_REDIRECT_URI = env("ENTRA_SIGNIN_REDIRECT_URI", "").strip() or f"{PORTAL_PUBLIC_URL}/signin/callback/"
+# App-role values (the `roles` claim) → portal roles; and, as an alternative, group object ids (the `groups` claim).
+ENTRA_SIGNIN_ROLE_MAP = env("ENTRA_SIGNIN_ROLE_MAP", "Portal.Viewer=viewer,Portal.Operator=operator,"
+                            "Portal.Admin=admin,Portal.Auditor=auditor")
+ENTRA_SIGNIN_GROUP_MAP = env("ENTRA_SIGNIN_GROUP_MAP", "")
+ENTRA_SIGNIN_REQUIRE_MFA = env_bool("ENTRA_SIGNIN_REQUIRE_MFA", False)  # the ID token's `amr` must say "mfa"
+ENTRA_SIGNIN_CLOCK_SKEW_SECONDS = env_int("ENTRA_SIGNIN_CLOCK_SKEW_SECONDS", 120)
+SIGNIN_RATE_LIMIT = env_int("SIGNIN_RATE_LIMIT", 30)  # sign-in starts + callbacks per client IP and minute
+# Every staff session ends this long after its sign-in (roles are re-read from the directory at the next one).
+SIGNIN_SESSION_MAX_AGE_SECONDS = env_int("SIGNIN_SESSION_MAX_AGE_SECONDS", 8 * 3600)
+# Local passwords: "on" for everyone, or "break-glass" = only for the superusers named in BREAK_GLASS_USERS.
+PASSWORD_SIGNIN = env("PASSWORD_SIGNIN", "").strip().lower() or "on"
+if PASSWORD_SIGNIN not in ("on", "break-glass"):
+    raise ImproperlyConfigured(f"PASSWORD_SIGNIN must be 'on' or 'break-glass', not {PASSWORD_SIGNIN!r}")
+BREAK_GLASS_USERS = env_list("BREAK_GLASS_USERS", "")

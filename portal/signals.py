@@ -1,8 +1,12 @@
 """Sign-ins, sign-outs and failed sign-ins go to the audit trail."""
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from portal.services import Actor, audit_record, client_ip
+
+# Sent by `manage.py demo` once the emulator runs (kwarg `info`: its emulator.json); receivers in apps above portal
+# return extra environment variables for the demo's processes (signin: the emulator's sign-in app).
+demo_emulator_started = Signal()
 
 
 @receiver(user_logged_in)

@@ -37,6 +37,8 @@ ACCESS = {
     "exchange:tenant-test-now": "post-only",
     "exchange:sweep-start": "post-only",
     "exchange:sweep-detail": "view",
+    "signin:start": "public",
+    "signin:callback": "public",
 }
 
 # URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).

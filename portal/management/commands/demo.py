@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 
 from portal.roles import ROLES
 from portal.services import staff_user_create
+from portal.signals import demo_emulator_started
 
 DEMO_PASSWORD = "keyless-demo-2026"
 
@@ -53,7 +54,10 @@ class Command(BaseCommand):
             children.append(subprocess.Popen([py, "manage.py", "runserver", addr, "--noreload"], env=env))
             self.stdout.write(self.style.SUCCESS(f"\n  Portal:  http://{addr}/"))
             self.stdout.write(f"  Sign in: demo / {DEMO_PASSWORD}  (admin; also viewer, operator, auditor with the same "
-                              "password)\n  Try:     Customers → Add a customer → tenant northwind.example → issue the "
+                              "password)\n"
+                              + ("           or Sign in with Microsoft: adele, omar, vera, audrey on the emulator's page\n"
+                                 if env.get("ENTRA_SIGNIN_CLIENT_ID") else "")
+                              + "  Try:     Customers → Add a customer → tenant northwind.example → issue the "
                               "consent link → open it → Accept\n  Stop:    Ctrl-C\n")
             while all(child.poll() is None for child in children):
                 time.sleep(1)
@@ -83,6 +87,8 @@ class Command(BaseCommand):
         from exchange.demo import demo_environment, demo_seed
 
         extra = demo_environment(info)
+        for _receiver, more in demo_emulator_started.send(sender=self.__class__, info=info):
+            extra.update(more or {})
         # This process talks to the emulator too (discovery, Graph): point its settings there.
         settings.ENTRA_BASE_URL, settings.ENTRA_CA_BUNDLE, settings.IMDS_URL = (
             extra["ENTRA_BASE_URL"], extra["ENTRA_CA_BUNDLE"], extra["IMDS_URL"])
