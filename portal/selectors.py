@@ -41,15 +41,25 @@ class ChainReport:
 
 
 class _Problems:
-    """Problems in order; a run of consecutive events whose hash does not verify is told as one."""
+    """Problems in order, at most LIMIT told (then how many more); a run of consecutive events whose hash does not
+    verify is told as one."""
+
+    LIMIT = 50
 
     def __init__(self):
         self.items: list[tuple[str, int | None]] = []
         self._run: list[int] = []
+        self._more = 0
 
     def add(self, message: str, seq: int | None = None):
         self._close_run()
-        self.items.append((message, seq))
+        self._append(message, seq)
+
+    def _append(self, message: str, seq: int | None):
+        if len(self.items) < self.LIMIT:
+            self.items.append((message, seq))
+        else:
+            self._more += 1
 
     def bad_hash(self, seq: int):
         if self._run and self._run[-1] == seq - 1:
@@ -67,11 +77,13 @@ class _Problems:
             else:
                 message = (f"events #{first}–#{last} do not verify with the audit key: altered, or the chain was "
                            f"recomputed from #{first} on without the key")
-            self.items.append((message, first))
+            self._append(message, first)
             self._run = []
 
     def done(self):
         self._close_run()
+        if self._more:
+            self.items.append((f"… and {self._more} more problem{'s' if self._more > 1 else ''}", None))
         return self.items
 
 

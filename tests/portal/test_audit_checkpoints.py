@@ -257,3 +257,12 @@ def test_checkpoints_continue_across_day_files_and_a_removed_day_is_named(audito
     assert [s.checkpoint.n for s in audit.checkpoints_read()] == [1, 2, 3] and audit_chain_verify().ok
     (settings.AUDIT_CHECKPOINT_DIR / "2026-11-24.jsonl").unlink()
     _broken("checkpoint #2 is missing: 2026-11-25.jsonl line 1 holds #3, after #1", auditor)
+
+
+@pytest.mark.django_db
+def test_a_report_names_at_most_fifty_problems_then_how_many_more():
+    events = _record(121)
+    tamper("DELETE FROM portal_auditevent WHERE seq %% 2 = 0 AND seq > %s", [events[0].seq])
+    report = audit_chain_verify()
+    assert len(report.problems) == 51 and report.problems[-1] == "… and 10 more problems"
+    assert report.problems[0].startswith("event #") and "is missing" in report.problems[0]

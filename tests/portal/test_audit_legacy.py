@@ -2,10 +2,12 @@
 verifiable after migrating, new events chain on with HMAC from the last unkeyed hash, and a tampered legacy event is
 still named."""
 import hashlib
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -62,6 +64,9 @@ def test_legacy_events_stay_verifiable_and_new_ones_chain_on_with_the_key(legacy
     audit_checkpoint_write(reason="manual")
     report = audit_chain_verify()
     assert report.ok and report.checked == 5 and report.legacy == 3
+    out = io.StringIO()
+    call_command("audit_verify", stdout=out)
+    assert "5 events verified (3 of them from before AUDIT_KEY, on unkeyed SHA-256 links)" in out.getvalue()
     # A keyed event's hash is not the unkeyed one: recomputing it needs the key.
     stored = AuditEvent.objects.get(seq=new[0].seq)
     assert stored.hash != hashlib.sha256((stored.prev_hash + stored.canonical()).encode()).hexdigest()

@@ -4,6 +4,10 @@ from django.core.management.base import BaseCommand, CommandError
 from portal.selectors import audit_chain_verify
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class Command(BaseCommand):
     help = ("Verify the audit trail's keyed hash chain against the checkpoints in AUDIT_CHECKPOINT_DIR; exit 1 naming "
             "every problem found.")
@@ -17,7 +21,7 @@ class Command(BaseCommand):
         report = audit_chain_verify(full=not quick)
         newest = report.newest_checkpoint
         if newest is not None:
-            self.stdout.write(f"{report.checkpoints} checkpoints verified; the newest, #{newest.n} of {newest.at}, "
+            self.stdout.write(f"{_n(report.checkpoints, 'checkpoint')} verified; the newest, #{newest.n} of {newest.at}, "
                               f"covers events up to #{newest.head_seq}.")
         else:
             self.stdout.write("No checkpoint yet: only the chain itself was verified.")
@@ -26,4 +30,4 @@ class Command(BaseCommand):
             raise CommandError(f"Audit chain broken: {report.problem} ({report.checked} events re-hashed)\n{lines}")
         since = f" from #{report.started_at}" if report.started_at > 1 else ""
         legacy = f" ({report.legacy} of them from before AUDIT_KEY, on unkeyed SHA-256 links)" if report.legacy else ""
-        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {report.checked} events verified{since}{legacy}."))
+        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {_n(report.checked, 'event')} verified{since}{legacy}."))
