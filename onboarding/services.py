@@ -136,15 +136,25 @@ def consent_link_issue(*, tenant: CustomerTenant, actor: Actor, issued_by=None) 
 # --- the consent landing page -------------------------------------------------------------------------------------
 CALLBACK_FIELDS = ("admin_consent", "tenant", "state", "scope", "error", "error_description", "error_uri")
 MAX_PARAM = 1000
+STATE_FORMAT = re.compile(r"[A-Za-z0-9_-]{43}")  # what secrets.token_urlsafe(32) gives
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def state_hash_prefix(value: str) -> str:
+    """The first 8 hex digits of a state's SHA-256: enough to tell attempts apart, useless for replaying one."""
+    return hashlib.sha256(value.encode(errors="replace")).hexdigest()[:8]
+
+
 def sanitise_params(query) -> dict:
-    """Only Microsoft's parameters, each capped and stripped of control characters (kept and shown as text)."""
+    """Only Microsoft's parameters, each capped and stripped of control characters (kept and shown as text).
+    `state` is a bearer secret until used: it is never kept, only its hash prefix."""
     clean = {}
     for name in CALLBACK_FIELDS:
         value = query.get(name)
         if value is None:
+            continue
+        if name == "state":
+            clean["state_hash_prefix"] = state_hash_prefix(str(value).strip())
             continue
         value = _CONTROL.sub("", str(value))
         clean[name] = value[:MAX_PARAM] + ("…" if len(value) > MAX_PARAM else "")
@@ -175,11 +185,12 @@ def consent_callback_accept(*, query, ip: str | None) -> CallbackResult:
 
     params = sanitise_params(query)
     actor = Actor.customer(ip)
-    state = query.get("state") or ""
-    # Microsoft echoes state; one report shows text appended to it: take the first token that looks like ours.
-    candidate = re.split(r"[^A-Za-z0-9_-]", state, maxsplit=1)[0][:100] if state else ""
+    # Whitespace around the value (a wrapped or pasted link) is dropped; otherwise the value must be exactly a state
+    # we issued: no looser lookup (no "first token that looks like ours"), and the value itself is never stored.
+    candidate = str(query.get("state") or "").strip()
+    well_formed = bool(STATE_FORMAT.fullmatch(candidate))
     link = (ConsentLink.objects.select_related("tenant", "tenant__home_app").filter(state_hash=state_hash(candidate))
-            .first() if candidate else None)
+            .first() if well_formed else None)
 
     def audit(kind, link=None, **detail):
         audit_record(action=f"consent.{kind}", actor=actor, target_type="consent_link",
@@ -190,7 +201,7 @@ def consent_callback_accept(*, query, ip: str | None) -> CallbackResult:
         audit("missing_state")
         return CallbackResult("missing_state", params=params)
     if link is None:
-        audit("unknown_state")
+        audit("unknown_state", **({} if well_formed else {"malformed": True}))
         return CallbackResult("unknown_state", params=params)
     now = timezone.now()
     for kind, refused in (("revoked", link.revoked_at is not None), ("replayed", link.used_at is not None),
