@@ -9,7 +9,7 @@ portal_patterns = (
     [
         path("", views.home, name="home"),
         path("dashboard/", views.dashboard, name="dashboard"),
-        path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+        path("login/", views.LoginView.as_view(), name="login"),
         path("logout/", auth_views.LogoutView.as_view(), name="logout"),
         path("audit/", views.audit_list, name="audit-list"),
         path("audit/verify/", views.audit_verify, name="audit-verify"),

@@ -3,12 +3,14 @@ import csv
 import json
 from datetime import UTC, datetime, time
 
+from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 
 from portal import selectors
 from portal.forms import AuditFilterForm
+from portal.http import is_safe_next
 from portal.roles import can, staff_required
 from portal.services import Actor, audit_record, client_ip
 
@@ -98,6 +100,16 @@ def audit_export(request):
     )
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     return response
+
+
+class LoginView(auth_views.LoginView):
+    """The staff password sign-in."""
+
+    redirect_authenticated_user = True
+
+    def get_redirect_url(self):
+        value = self.request.POST.get(self.redirect_field_name, self.request.GET.get(self.redirect_field_name))
+        return value if is_safe_next(self.request, value) else ""
 
 
 def error_403(request, exception=None):
