@@ -202,6 +202,8 @@ PORTAL_BRAND_LOGO_URL = env("PORTAL_BRAND_LOGO_URL", "")
 PORTAL_CONTACT_EMAIL = env("PORTAL_CONTACT_EMAIL", "")  # shown to customers on the consent landing page
 CONSENT_LINK_TTL_DAYS = env_int("CONSENT_LINK_TTL_DAYS", 7)
 CONSENT_RATE_LIMIT = env_int("CONSENT_RATE_LIMIT", 20)  # consent callbacks per client IP and minute
+BULK_IMPORT_MAX_BYTES = env_int("BULK_IMPORT_MAX_BYTES", 1_048_576)  # a bulk-import CSV larger than this is refused
+BULK_IMPORT_MAX_ROWS = env_int("BULK_IMPORT_MAX_ROWS", 500)
 
 # Django's cache (the consent page's rate limit): Redis when REDIS_CACHE_URL is set, else in-process memory.
 CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache", "LOCATION": env("REDIS_CACHE_URL")}
