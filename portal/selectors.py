@@ -1,9 +1,12 @@
 """Reads of the portal app: the audit trail, its filters, and the verification of its hash chain."""
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from portal import throttle
 from portal.models import AuditEvent
 from portal.services import GENESIS_HASH
 
@@ -48,3 +51,26 @@ def audit_chain_verify() -> ChainReport:
             return ChainReport(False, checked, f"event #{event.seq} was altered after it was recorded", event.seq)
         expected_prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     return ChainReport(True, checked)
+
+
+@dataclass(frozen=True)
+class RecentLock:
+    scope: str
+    target: str
+    failures: int
+    at: datetime
+    until: str
+    active: bool
+
+
+def login_locks_recent(limit: int = 100) -> list[RecentLock]:
+    """Sign-in locks set within the lockout period (from the audit trail), each with whether it still holds."""
+    since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    locks = []
+    for event in AuditEvent.objects.filter(action="auth.login_locked", at__gte=since).order_by("-seq")[:limit]:
+        scope = event.detail.get("scope", "")
+        target = event.detail.get("username" if scope == throttle.ACCOUNT else "address", "")
+        value = throttle.account_of(target) if scope == throttle.ACCOUNT else target
+        locks.append(RecentLock(scope, target, event.detail.get("failures", 0), event.at, event.detail.get("until", ""),
+                                throttle.lock_active(scope=scope, value=value)))
+    return locks

@@ -11,6 +11,7 @@ portal_patterns = (
         path("dashboard/", views.dashboard, name="dashboard"),
         path("login/", views.LoginView.as_view(), name="login"),
         path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+        path("login-locks/", views.login_locks, name="login-locks"),
         path("audit/", views.audit_list, name="audit-list"),
         path("audit/verify/", views.audit_verify, name="audit-verify"),
         path("audit/export/", views.audit_export, name="audit-export"),
