@@ -30,9 +30,10 @@ class TenantAddForm(forms.Form):
 
 
 class BulkImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV with a header row: customer,domain_or_tenant_id (at most "
-                                     f"{settings.BULK_IMPORT_MAX_ROWS} rows, {settings.BULK_IMPORT_MAX_BYTES // 1024:,} KiB)."
-                                     " The whole file is checked before anything is created.")
+    # An empty file is the service's to refuse (and audit), like any other refused file.
+    file = forms.FileField(allow_empty_file=True, help_text=(
+        f"CSV with a header row: customer,domain_or_tenant_id (at most {settings.BULK_IMPORT_MAX_ROWS} rows, "
+        f"{settings.BULK_IMPORT_MAX_BYTES // 1024:,} KiB). The whole file is checked before anything is created."))
     home_app = forms.ModelChoiceField(queryset=HomeApp.objects.all())
 
     def __init__(self, *args, **kwargs):

@@ -270,7 +270,7 @@ class BulkRow:
 
 
 BULK_COLUMNS = ("customer", "domain_or_tenant_id")
-MAX_BULK_PROBLEMS = 50  # listed; the rest are counted
+MAX_BULK_PROBLEMS = 50  # shown; the rest are counted
 MAX_ENTERED = 255
 
 
@@ -315,7 +315,7 @@ def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]
             cells = [record[i].strip() if i < len(record) else "" for i in at]
             name, entered = cells[0], cells[1].lower()
             rows.append((line, name, entered))
-            if len(rows) > max_rows or len(problems) > MAX_BULK_PROBLEMS:
+            if len(rows) > max_rows:
                 continue  # only counted from here on
             problems += filter(None, [
                 _bulk_problem(line, "customer", name, name_limit, "a customer name"),
@@ -327,15 +327,13 @@ def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]
         # The csv module refuses a field over its limit (131,072 characters) or a NUL byte: the file is refused.
         reason = (f"a value is longer than {csv.field_size_limit():,} characters (at most {MAX_ENTERED})"
                   if "field larger than field limit" in str(exc) else f"not readable as CSV ({exc})")
-        return [], [*problems[:MAX_BULK_PROBLEMS], f"Line {reader.line_num}: {reason}."]
+        return [], [*problems, f"Line {reader.line_num}: {reason}."]
     if header is None:
         return [], ["The file is empty: the first row must name the columns: customer,domain_or_tenant_id"]
     if len(rows) > max_rows:
         problems.insert(0, f"The file has {len(rows):,} rows: at most {max_rows} per file. Split it.")
     elif not rows:
         problems.append("The file has a header but no rows.")
-    if len(problems) > MAX_BULK_PROBLEMS:
-        problems[MAX_BULK_PROBLEMS:] = [f"… and {len(problems) - MAX_BULK_PROBLEMS} more problems."]
     return rows, problems
 
 
@@ -350,7 +348,8 @@ def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list
     if problems:
         audit_record(action="tenant.bulk_import_refused", actor=actor,
                      detail={**about, "problems": len(problems), "first_problems": problems[:5]})
-        raise ValidationError(problems)
+        more = len(problems) - MAX_BULK_PROBLEMS
+        raise ValidationError(problems[:MAX_BULK_PROBLEMS] + ([f"… and {more} more problems."] if more > 0 else []))
     rows: list[BulkRow] = []
     for line, name, entered in checked:
         try:

@@ -33,7 +33,7 @@ def _login_failed(sender, credentials, request=None, **kwargs):
     ip = client_ip(request) if request else None
     failure = throttle.login_failure_count(username=username, ip=ip)
     known = (failure.first_of_account or failure.locks) and get_user_model()._default_manager.filter(
-        username=username).exists()
+        **{get_user_model().USERNAME_FIELD: username}).exists()
     actor, entries = Actor.anonymous(ip), []
     if failure.first_of_account and known:
         entries.append({"action": "auth.login_failed", "target_type": "user", "detail": {"username": username}})

@@ -117,4 +117,12 @@ def test_control_characters_and_an_empty_file_are_refused_not_a_500(portal_on_em
     assert "Line 2, column customer: contains control characters" in nul
     empty = _refused(_upload(operator_client, portal_on_emulator.app, b"customer,domain_or_tenant_id\n\n"))
     assert "a header but no rows" in empty
-    assert AuditEvent.objects.filter(action="tenant.bulk_import_refused").count() == 2
+    assert "The file is empty" in _refused(_upload(operator_client, portal_on_emulator.app, b""))
+    assert AuditEvent.objects.filter(action="tenant.bulk_import_refused").count() == 3
+
+
+def test_a_long_list_of_problems_is_cut_short_but_counted(portal_on_emulator, operator_client):
+    data = ("customer,domain_or_tenant_id\n" + "".join(f"C{i},not-a-domain\n" for i in range(80))).encode()
+    problems = _refused(_upload(operator_client, portal_on_emulator.app, data))
+    assert problems.count("<li>") == 51 and "… and 30 more problems." in problems
+    assert AuditEvent.objects.get(action="tenant.bulk_import_refused").detail["problems"] == 80
