@@ -317,10 +317,10 @@ def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]
             rows.append((line, name, entered))
             if len(rows) > max_rows:
                 continue  # only counted from here on
-            problems += filter(None, [
-                _bulk_problem(line, "customer", name, name_limit, "a customer name"),
-                _bulk_problem(line, "domain_or_tenant_id", entered, MAX_ENTERED, "a domain or tenant id")])
-            if not _bulk_problem(line, "", entered, MAX_ENTERED, "") and not (_is_guid(entered) or DOMAIN.match(entered)):
+            entered_problem = _bulk_problem(line, "domain_or_tenant_id", entered, MAX_ENTERED, "a domain or tenant id")
+            problems += filter(None, [_bulk_problem(line, "customer", name, name_limit, "a customer name"),
+                                      entered_problem])
+            if not entered_problem and not (_is_guid(entered) or DOMAIN.match(entered)):
                 problems.append(f"Line {line}, column domain_or_tenant_id: “{_shown(entered)}” is neither a domain "
                                 "(such as contoso.com) nor a tenant id (a GUID).")
     except csv.Error as exc:
