@@ -84,6 +84,8 @@ def login_failure_count(*, username, ip) -> Failure:
     limits = {ACCOUNT: settings.LOGIN_ACCOUNT_FAILURE_LIMIT, ADDRESS: settings.LOGIN_ADDRESS_FAILURE_LIMIT}
     result = Failure()
     for scope, value in _scopes(username, ip):
+        if not limits[scope]:
+            continue  # 0: that limit is off (an address limit behind a proxy that hides client addresses)
         key = _key("failures", scope, value)
         cache.add(key, 0, timeout=window)  # the window starts at the first failure
         try:

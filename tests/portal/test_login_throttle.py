@@ -111,3 +111,18 @@ def test_only_admins_unlock(staff_clients):
     for role in ("viewer", "operator", "auditor"):
         assert staff_clients[role].post(reverse("portal:login-locks"), {"target": "ada"}).status_code == 403
     assert not AuditEvent.objects.filter(action="auth.login_unlocked").exists()
+
+
+@pytest.mark.django_db
+def test_an_address_limit_of_zero_is_off(client, make_staff, settings):
+    make_staff("viewer", "dee")
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 3
+    for i in range(3):
+        _sign_in(client, f"guess-{i}", "wrong")
+    assert _sign_in(client, "dee", PASSWORD).status_code == 429
+    call_command("login_unlock", A, stdout=io.StringIO())
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 0
+    for i in range(3, 6):
+        _sign_in(client, f"guess-{i}", "wrong")
+    assert _sign_in(client, "dee", PASSWORD).status_code == 302
+    assert AuditEvent.objects.filter(action="auth.login_locked").count() == 1
