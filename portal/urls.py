@@ -1,6 +1,5 @@
 """Root URLs: the portal shell, staff auth, and each app under its namespace."""
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
@@ -10,7 +9,7 @@ portal_patterns = (
         path("", views.home, name="home"),
         path("dashboard/", views.dashboard, name="dashboard"),
         path("login/", views.LoginView.as_view(), name="login"),
-        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+        path("logout/", views.LogoutView.as_view(), name="logout"),
         path("login-locks/", views.login_locks, name="login-locks"),
         path("audit/", views.audit_list, name="audit-list"),
         path("audit/verify/", views.audit_verify, name="audit-verify"),

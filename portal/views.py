@@ -104,7 +104,15 @@ def audit_export(request):
     return response
 
 
-class LoginView(auth_views.LoginView):
+class _SafeNext:
+    """Django's sign-in/out views with their `next` checked as everywhere else (portal.http)."""
+
+    def get_redirect_url(self):
+        value = self.request.POST.get(self.redirect_field_name, self.request.GET.get(self.redirect_field_name))
+        return value if is_safe_next(self.request, value) else ""
+
+
+class LoginView(_SafeNext, auth_views.LoginView):
     """The staff password sign-in, throttled per account and address (portal.throttle, via the auth backend)."""
 
     form_class = LoginForm
@@ -117,9 +125,9 @@ class LoginView(auth_views.LoginView):
             response["Retry-After"] = str(form.lock.seconds_left)
         return response
 
-    def get_redirect_url(self):
-        value = self.request.POST.get(self.redirect_field_name, self.request.GET.get(self.redirect_field_name))
-        return value if is_safe_next(self.request, value) else ""
+
+class LogoutView(_SafeNext, auth_views.LogoutView):
+    pass
 
 
 @staff_required("administer")

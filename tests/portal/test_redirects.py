@@ -81,3 +81,16 @@ def test_https_request_refuses_a_plain_http_next():
     plain = factory.get("/")
     assert safe_next(plain, "http://testserver/customers/", "/") == "http://testserver/customers/"
     assert safe_next(plain, None, "portal:dashboard") == reverse("portal:dashboard")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["https://evil.example/", "javascript:alert(1)", "//evil", "\\\\evil"])
+def test_logout_refuses_foreign_or_odd_next(staff_clients, value):
+    response = staff_clients["viewer"].post(reverse("portal:logout"), {"next": value})
+    assert response.status_code == 302 and response["Location"] == reverse("portal:login")
+
+
+@pytest.mark.django_db
+def test_logout_follows_a_next_on_this_site(staff_clients):
+    response = staff_clients["viewer"].post(reverse("portal:logout"), {"next": "/login/?next=/customers/"})
+    assert response["Location"] == "/login/?next=/customers/"
