@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseStopPolling
 from exchange import selectors, services
 from exchange.diagnosis import CONSENT, HOME_APP, INVENTORY, TENANT, WORKER, diagnose
 from exchange.models import Sweep, TokenTest
+from portal.http import safe_next
 from portal.roles import staff_required
 from portal.services import Actor, audit_record
 
@@ -93,7 +94,7 @@ def tenant_test_now(request, pk):
     if tenant.offboarded_at and tenant.removal_confirmed_at:
         # Offboarded tenants are tested only to confirm the customer removed the app; after that, never again.
         messages.error(request, f"{tenant} is offboarded and the app's removal is confirmed: it is not tested.")
-        return redirect(request.POST.get("next") or reverse("exchange:tokentest-list"))
+        return redirect(safe_next(request, request.POST.get("next"), "exchange:tokentest-list"))
     running = selectors.tenant_running_test(tenant)
     if running:
         messages.info(request, f"A token test for {tenant} is already {running.get_status_display().lower()}.")

@@ -1,5 +1,6 @@
 """Forms of onboarding: customers, adding a tenant by domain or id, bulk import."""
 from django import forms
+from django.conf import settings
 
 from exchange.clouds import CLOUD_CHOICES
 from exchange.models import HomeApp
@@ -29,7 +30,10 @@ class TenantAddForm(forms.Form):
 
 
 class BulkImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV with a header row: customer,domain_or_tenant_id (at most 500 rows).")
+    # An empty file is the service's to refuse (and audit), like any other refused file.
+    file = forms.FileField(allow_empty_file=True, help_text=(
+        f"CSV with a header row: customer,domain_or_tenant_id (at most {settings.BULK_IMPORT_MAX_ROWS} rows, "
+        f"{settings.BULK_IMPORT_MAX_BYTES // 1024:,} KiB). The whole file is checked before anything is created."))
     home_app = forms.ModelChoiceField(queryset=HomeApp.objects.all())
 
     def __init__(self, *args, **kwargs):
@@ -37,9 +41,3 @@ class BulkImportForm(forms.Form):
         apps = HomeApp.objects.all()
         if apps.count() == 1:
             self.fields["home_app"].initial = apps.first()
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > 1_000_000:
-            raise forms.ValidationError("The file is larger than 1 MB.")
-        return upload

@@ -136,15 +136,25 @@ def consent_link_issue(*, tenant: CustomerTenant, actor: Actor, issued_by=None) 
 # --- the consent landing page -------------------------------------------------------------------------------------
 CALLBACK_FIELDS = ("admin_consent", "tenant", "state", "scope", "error", "error_description", "error_uri")
 MAX_PARAM = 1000
+STATE_FORMAT = re.compile(r"[A-Za-z0-9_-]{43}")  # what secrets.token_urlsafe(32) gives
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def state_hash_prefix(value: str) -> str:
+    """The first 8 hex digits of a state's SHA-256: enough to tell attempts apart, useless for replaying one."""
+    return hashlib.sha256(value.encode(errors="replace")).hexdigest()[:8]
+
+
 def sanitise_params(query) -> dict:
-    """Only Microsoft's parameters, each capped and stripped of control characters (kept and shown as text)."""
+    """Only Microsoft's parameters, each capped and stripped of control characters (kept and shown as text).
+    `state` is a bearer secret until used: it is never kept, only its hash prefix."""
     clean = {}
     for name in CALLBACK_FIELDS:
         value = query.get(name)
         if value is None:
+            continue
+        if name == "state":
+            clean["state_hash_prefix"] = state_hash_prefix(str(value).strip())
             continue
         value = _CONTROL.sub("", str(value))
         clean[name] = value[:MAX_PARAM] + ("…" if len(value) > MAX_PARAM else "")
@@ -175,11 +185,12 @@ def consent_callback_accept(*, query, ip: str | None) -> CallbackResult:
 
     params = sanitise_params(query)
     actor = Actor.customer(ip)
-    state = query.get("state") or ""
-    # Microsoft echoes state; one report shows text appended to it: take the first token that looks like ours.
-    candidate = re.split(r"[^A-Za-z0-9_-]", state, maxsplit=1)[0][:100] if state else ""
+    # Whitespace around the value (a wrapped or pasted link) is dropped; otherwise the value must be exactly a state
+    # we issued: no looser lookup (no "first token that looks like ours"), and the value itself is never stored.
+    candidate = str(query.get("state") or "").strip()
+    well_formed = bool(STATE_FORMAT.fullmatch(candidate))
     link = (ConsentLink.objects.select_related("tenant", "tenant__home_app").filter(state_hash=state_hash(candidate))
-            .first() if candidate else None)
+            .first() if well_formed else None)
 
     def audit(kind, link=None, **detail):
         audit_record(action=f"consent.{kind}", actor=actor, target_type="consent_link",
@@ -190,7 +201,7 @@ def consent_callback_accept(*, query, ip: str | None) -> CallbackResult:
         audit("missing_state")
         return CallbackResult("missing_state", params=params)
     if link is None:
-        audit("unknown_state")
+        audit("unknown_state", **({} if well_formed else {"malformed": True}))
         return CallbackResult("unknown_state", params=params)
     now = timezone.now()
     for kind, refused in (("revoked", link.revoked_at is not None), ("replayed", link.used_at is not None),
@@ -258,29 +269,89 @@ class BulkRow:
     tenant: CustomerTenant | None = None
 
 
-MAX_BULK_ROWS = 500
+BULK_COLUMNS = ("customer", "domain_or_tenant_id")
+MAX_BULK_PROBLEMS = 50  # shown; the rest are counted
+MAX_ENTERED = 255
 
 
-def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list[BulkRow]:
-    """CSV with columns `customer` and `domain_or_tenant_id` (a header row). Each row stands alone: it is created
-    whole (customer if new, and tenant) or not at all, with the reason."""
+def _shown(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def _bulk_problem(line: int, column: str, value: str, limit: int, what: str) -> str | None:
+    if not value:
+        return f"Line {line}, column {column}: empty; {what} is needed."
+    if len(value) > limit:
+        return f"Line {line}, column {column}: {len(value):,} characters; at most {limit}."
+    if _CONTROL.search(value):  # a NUL would not even reach PostgreSQL
+        return f"Line {line}, column {column}: contains control characters (such as NUL)."
+    return None
+
+
+def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]:
+    """Read and check a whole bulk-import file without creating anything or calling anyone: (rows as (line, customer,
+    entered), problems). Any problem refuses the file."""
+    max_bytes, max_rows = settings.BULK_IMPORT_MAX_BYTES, settings.BULK_IMPORT_MAX_ROWS
+    if len(data) > max_bytes:
+        return [], [f"The file is larger than {max_bytes:,} bytes: split it (at most {max_rows} rows per file)."]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationError("The file is not UTF-8 text. Export the CSV as UTF-8.") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    columns = {c.strip().lower() for c in (reader.fieldnames or [])}
-    if not {"customer", "domain_or_tenant_id"} <= columns:
-        raise ValidationError("The first row must name the columns: customer,domain_or_tenant_id")
+        return [], [f"The file is not UTF-8 text (byte {exc.start + 1:,} is not). Export the CSV as UTF-8."]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    name_limit = Customer._meta.get_field("name").max_length
+    rows, problems, header = [], [], None
+    try:
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines
+            if header is None:
+                header = [cell.strip().lower() for cell in record]
+                if not set(BULK_COLUMNS) <= set(header):
+                    return [], ["The first row must name the columns: customer,domain_or_tenant_id"]
+                at = [header.index(column) for column in BULK_COLUMNS]
+                continue
+            line = reader.line_num
+            cells = [record[i].strip() if i < len(record) else "" for i in at]
+            name, entered = cells[0], cells[1].lower()
+            rows.append((line, name, entered))
+            if len(rows) > max_rows:
+                continue  # only counted from here on
+            entered_problem = _bulk_problem(line, "domain_or_tenant_id", entered, MAX_ENTERED, "a domain or tenant id")
+            problems += filter(None, [_bulk_problem(line, "customer", name, name_limit, "a customer name"),
+                                      entered_problem])
+            if not entered_problem and not (_is_guid(entered) or DOMAIN.match(entered)):
+                problems.append(f"Line {line}, column domain_or_tenant_id: “{_shown(entered)}” is neither a domain "
+                                "(such as contoso.com) nor a tenant id (a GUID).")
+    except csv.Error as exc:
+        # The csv module refuses a field over its limit (131,072 characters) or a NUL byte: the file is refused.
+        reason = (f"a value is longer than {csv.field_size_limit():,} characters (at most {MAX_ENTERED})"
+                  if "field larger than field limit" in str(exc) else f"not readable as CSV ({exc})")
+        return [], [*problems, f"Line {reader.line_num}: {reason}."]
+    if header is None:
+        return [], ["The file is empty: the first row must name the columns: customer,domain_or_tenant_id"]
+    if len(rows) > max_rows:
+        problems.insert(0, f"The file has {len(rows):,} rows: at most {max_rows} per file. Split it.")
+    elif not rows:
+        problems.append("The file has a header but no rows.")
+    return rows, problems
+
+
+def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list[BulkRow]:
+    """CSV with columns `customer` and `domain_or_tenant_id` (a header row). The whole file is checked first (size,
+    encoding, header, row count, every value): a file with any problem is refused whole, nothing created and nobody
+    called (ValidationError listing each problem by line and column). Then each row stands alone: created whole
+    (customer if new, and tenant, resolved through discovery) or not at all, with the reason. Every attempt is
+    audited, with the file's size and SHA-256 (never its content)."""
+    about = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    checked, problems = bulk_rows_check(data)
+    if problems:
+        audit_record(action="tenant.bulk_import_refused", actor=actor,
+                     detail={**about, "problems": len(problems), "first_problems": problems[:5]})
+        more = len(problems) - MAX_BULK_PROBLEMS
+        raise ValidationError(problems[:MAX_BULK_PROBLEMS] + ([f"… and {more} more problems."] if more > 0 else []))
     rows: list[BulkRow] = []
-    for line, raw in enumerate(reader, start=2):
-        if len(rows) >= MAX_BULK_ROWS:
-            raise ValidationError(f"At most {MAX_BULK_ROWS} rows per file.")
-        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        name, entered = row.get("customer", ""), row.get("domain_or_tenant_id", "")
-        if not name or not entered:
-            rows.append(BulkRow(line, name, entered, False, "Both a customer name and a domain or tenant id are needed."))
-            continue
+    for line, name, entered in checked:
         try:
             with transaction.atomic():
                 customer = Customer.objects.filter(name__iexact=name).first() or customer_create(
@@ -290,6 +361,7 @@ def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list
         except ValidationError as exc:
             messages = exc.message_dict.get("domain_or_id") or exc.message_dict.get("name") or exc.messages
             rows.append(BulkRow(line, name, entered, False, " ".join(messages)))
+    created = sum(r.ok for r in rows)
     audit_record(action="tenant.bulk_import", actor=actor,
-                 detail={"rows": len(rows), "created": sum(r.ok for r in rows)})
+                 detail={**about, "rows": len(rows), "created": created, "refused": len(rows) - created})
     return rows

@@ -1,5 +1,7 @@
-"""Forms of the portal app: the audit trail's filters."""
+"""Forms of the portal app: the audit trail's filters, the staff sign-in, unlocking a sign-in."""
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
 
 class AuditFilterForm(forms.Form):
@@ -8,3 +10,25 @@ class AuditFilterForm(forms.Form):
     tenant_id = forms.CharField(required=False, max_length=64, label="Tenant id")
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Until (exclusive)")
+
+
+class LoginForm(AuthenticationForm):
+    """The password sign-in; a locked account or address (portal.throttle) is refused with its own message."""
+
+    error_messages = {**AuthenticationForm.error_messages,
+                      "invalid_login": "Your username and password didn't match. Please try again."}
+    lock = None
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            self.lock = getattr(self.request, "login_lock", None)
+            if self.lock is None:
+                raise
+            raise ValidationError(self.lock.message, code="locked") from None
+
+
+class LoginUnlockForm(forms.Form):
+    target = forms.CharField(max_length=150, label="Username or IP address",
+                             widget=forms.TextInput(attrs={"placeholder": "ada or 203.0.113.9"}))

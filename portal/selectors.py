@@ -1,10 +1,12 @@
 """Reads of the portal app: the audit trail, its filters, and the verification of its hash chain."""
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from portal import audit
+from portal import audit, throttle
 from portal.audit import GENESIS_HASH
 from portal.models import AuditEvent
 
@@ -162,3 +164,26 @@ def _compare_with_checkpoints(problems: _Problems, seq: int, table_hash: str | N
         if table_hash is not None and checkpoint.head_hash != table_hash:
             problems.add(f"event #{seq} differs from what checkpoint #{checkpoint.n} of {checkpoint.at} signed: the "
                          f"chain was rewritten at or before #{seq}", seq)
+
+
+@dataclass(frozen=True)
+class RecentLock:
+    scope: str
+    target: str
+    failures: int
+    at: datetime
+    until: str
+    active: bool
+
+
+def login_locks_recent(limit: int = 100) -> list[RecentLock]:
+    """Sign-in locks set within the lockout period (from the audit trail), each with whether it still holds."""
+    since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    locks = []
+    for event in AuditEvent.objects.filter(action="auth.login_locked", at__gte=since).order_by("-seq")[:limit]:
+        scope = event.detail.get("scope", "")
+        target = event.detail.get("username" if scope == throttle.ACCOUNT else "address", "")
+        value = throttle.account_of(target) if scope == throttle.ACCOUNT else target
+        locks.append(RecentLock(scope, target, event.detail.get("failures", 0), event.at, event.detail.get("until", ""),
+                                throttle.lock_active(scope=scope, value=value)))
+    return locks

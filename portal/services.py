@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from portal import audit
+from portal import audit, throttle
 from portal.audit import CURRENT_SCHEME, GENESIS_HASH
 from portal.models import AuditEvent
 from portal.roles import ROLES
@@ -181,3 +181,15 @@ def staff_user_create(*, username: str, role: str, password: str, email: str = "
             detail={"username": username, "role": role},
         )
     return user
+
+
+def login_unlock(*, target: str, actor: Actor, ip: str | None = None) -> list[str]:
+    """Clear the sign-in lock and failure count of an account (a username) or a client address. Returns the scopes
+    that were locked ("account", "address"); audited either way."""
+    target = target.strip()[:150]
+    if not target:
+        raise ValueError("Name a username or an IP address to unlock.")
+    locked = throttle.login_unlock_cache(target)
+    audit_record(action="auth.login_unlocked", actor=actor, target_type="user", detail={
+        "target": target, "was_locked": locked}, ip=ip)
+    return locked

@@ -99,6 +99,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Password sign-in goes through signin's backend (break-glass policy); directory sign-ins log in with the second.
 AUTHENTICATION_BACKENDS = ["signin.backends.PasswordBackend", "signin.backends.DirectoryBackend"]
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)  # failed sign-ins of one account per window
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)  # from one address (IPv6: /64), any account
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 3600)  # or until an admin unlocks it
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
@@ -233,6 +237,8 @@ PORTAL_BRAND_LOGO_URL = env("PORTAL_BRAND_LOGO_URL", "")
 PORTAL_CONTACT_EMAIL = env("PORTAL_CONTACT_EMAIL", "")  # shown to customers on the consent landing page
 CONSENT_LINK_TTL_DAYS = env_int("CONSENT_LINK_TTL_DAYS", 7)
 CONSENT_RATE_LIMIT = env_int("CONSENT_RATE_LIMIT", 20)  # consent callbacks per client IP and minute
+BULK_IMPORT_MAX_BYTES = env_int("BULK_IMPORT_MAX_BYTES", 1_048_576)  # a bulk-import CSV larger than this is refused
+BULK_IMPORT_MAX_ROWS = env_int("BULK_IMPORT_MAX_ROWS", 500)
 
 # Django's cache (the consent page's rate limit): Redis when REDIS_CACHE_URL is set, else in-process memory.
 CACHES = {"default": {"BACKEND": "portal.cache.PortalRedisCache", "LOCATION": env("REDIS_CACHE_URL")}

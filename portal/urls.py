@@ -1,6 +1,5 @@
 """Root URLs: the portal shell, staff auth, and each app under its namespace."""
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
@@ -9,8 +8,9 @@ portal_patterns = (
     [
         path("", views.home, name="home"),
         path("dashboard/", views.dashboard, name="dashboard"),
-        path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+        path("login/", views.LoginView.as_view(), name="login"),
+        path("logout/", views.LogoutView.as_view(), name="logout"),
+        path("login-locks/", views.login_locks, name="login-locks"),
         path("audit/", views.audit_list, name="audit-list"),
         path("audit/verify/", views.audit_verify, name="audit-verify"),
         path("audit/export/", views.audit_export, name="audit-export"),

@@ -1,16 +1,20 @@
-"""Views of the portal shell: dashboard, audit trail and its export, error pages."""
+"""Views of the portal shell: dashboard, audit trail and its export, staff sign-in and its locks, error pages."""
 import csv
 import json
 from datetime import UTC, datetime, time
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 
 from portal import selectors
-from portal.forms import AuditFilterForm
+from portal.forms import AuditFilterForm, LoginForm, LoginUnlockForm
+from portal.http import is_safe_next
 from portal.roles import can, staff_required
-from portal.services import Actor, audit_checkpoint_write, audit_record, audit_refusal_record, client_ip
+from portal.services import Actor, audit_checkpoint_write, audit_record, audit_refusal_record, client_ip, login_unlock
 
 AUDIT_PAGE_SIZE = 50
 EXPORT_FIELDS = ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "target_type", "target_id",
@@ -115,6 +119,51 @@ def audit_export(request):
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     response["X-Audit-Checkpoint"] = f"n={checkpoint.n}; head={checkpoint.head_seq}; hash={checkpoint.head_hash}"
     return response
+
+
+class _SafeNext:
+    """Django's sign-in/out views with their `next` checked as everywhere else (portal.http)."""
+
+    def get_redirect_url(self):
+        value = self.request.POST.get(self.redirect_field_name, self.request.GET.get(self.redirect_field_name))
+        return value if is_safe_next(self.request, value) else ""
+
+
+class LoginView(_SafeNext, auth_views.LoginView):
+    """The staff password sign-in, throttled per account and address (portal.throttle, via the auth backend)."""
+
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.lock is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.lock.seconds_left)
+        return response
+
+
+class LogoutView(_SafeNext, auth_views.LogoutView):
+    pass
+
+
+@staff_required("administer")
+def login_locks(request):
+    """Admins unlock a locked account or address; recent lockouts are listed from the audit trail (the cache, shared
+    by every process, cannot be listed)."""
+    form = LoginUnlockForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        target = form.cleaned_data["target"]
+        locked = login_unlock(target=target, actor=Actor.staff(request.user), ip=client_ip(request))
+        if locked:
+            messages.success(request, f"Unlocked {target} ({' and '.join(locked)}): it may sign in again.")
+        else:
+            messages.info(request, f"{target} was not locked; its failed sign-ins are cleared.")
+        return redirect("portal:login-locks")
+    return render(request, "portal/login_locks.html", {
+        "form": form, "locks": selectors.login_locks_recent(), "account_limit": settings.LOGIN_ACCOUNT_FAILURE_LIMIT,
+        "address_limit": settings.LOGIN_ADDRESS_FAILURE_LIMIT, "lockout_minutes": settings.LOGIN_LOCKOUT_SECONDS // 60,
+    }, status=400 if form.errors else 200)
 
 
 def error_403(request, exception=None):

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
+from portal.backends import ThrottledModelBackend
 from portal.services import Actor, audit_record, client_ip
 
 
@@ -15,8 +16,9 @@ def password_allowed(user) -> bool:
     return settings.PASSWORD_SIGNIN == "on" or is_break_glass(user)
 
 
-class PasswordBackend(ModelBackend):
-    """Django's username + password check, then the policy: with PASSWORD_SIGNIN=break-glass only break-glass accounts
+class PasswordBackend(ThrottledModelBackend):
+    """The throttled username + password check (portal.throttle: locked accounts and addresses are refused first),
+    then the policy: with PASSWORD_SIGNIN=break-glass only break-glass accounts
     may use a password (the others sign in with Microsoft). Refusing after the password matched lets the audit trail
     say so: a correct password used where passwords are off is worth an auditor's attention."""
 

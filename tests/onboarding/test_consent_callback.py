@@ -100,10 +100,70 @@ def test_replay_expired_unknown_and_missing_state(issue, land):
             "consent.expired"} <= actions
 
 
-def test_state_with_text_appended_still_matches(issue, land):
-    _, url = issue()
+def test_whitespace_around_the_state_is_dropped_but_other_junk_is_refused(issue, land):
+    """The decision: surrounding whitespace is normalised away (the same state); anything else is not a state we
+    issued, and no looser lookup ("the first token that looks like ours") turns it into one."""
+    link, url = issue()
     state = parse_qs(urlsplit(url).query)["state"][0]
-    assert land({"admin_consent": "True", "tenant": demo.NORTHWIND, "state": state + " appended"}).status_code == 200
+    ok = {"admin_consent": "True", "tenant": demo.NORTHWIND}
+    for junk in (state + " appended", state + "x", "<" + state + ">", state[:-1], "%20" + state):
+        page = land({**ok, "state": junk})
+        assert page.status_code == 400 and "recognise this link" in page.content.decode()
+    link.refresh_from_db()
+    assert link.usable and link.outcome == "pending"
+    assert AuditEvent.objects.filter(action="consent.unknown_state", detail__malformed=True).count() == 5
+    assert land({**ok, "state": f" \t{state} \n"}).status_code == 200
+    link.refresh_from_db()
+    assert link.outcome == "accepted"
+
+
+def _serialized_tables() -> str:
+    from django.core import serializers
+
+    return (serializers.serialize("json", ConsentLink.objects.all())
+            + serializers.serialize("json", AuditEvent.objects.all()))
+
+
+def test_the_state_is_never_at_rest(issue, land):
+    """After a success, a replay, an unknown state and a mangled one, the raw state is in no row of either table
+    (so in no export either): only its SHA-256 (the link) and an 8-digit hash prefix (params, audit details)."""
+    link, url = issue()
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    other, url2 = issue(demo.WOODGROVE)
+    mangled = parse_qs(urlsplit(url2).query)["state"][0]
+    ok = {"admin_consent": "True", "tenant": demo.NORTHWIND, "state": state}
+    assert land(ok).status_code == 200
+    assert land(ok).status_code == 400  # replay
+    unknown = "u" * 43
+    assert land({**ok, "state": unknown}).status_code == 400
+    assert land({**ok, "state": mangled + "<junk>"}).status_code == 400
+    assert land({**ok, "state": "\x00" + mangled[:20]}).status_code == 400
+    dump = _serialized_tables()
+    for secret in (state, mangled, mangled[:20], unknown):
+        assert secret not in dump
+    link.refresh_from_db()
+    assert "state" not in link.redirect_params
+    assert link.redirect_params["state_hash_prefix"] == link.state_hash[:8]
+    events = AuditEvent.objects.filter(action__startswith="consent.")
+    assert {e.detail["params"]["state_hash_prefix"] for e in events if e.action in ("consent.received",
+                                                                                 "consent.replayed")} == {
+        link.state_hash[:8]}
+    other.refresh_from_db()
+    assert other.usable and other.redirect_params == {}
+
+
+def test_migration_scrubs_the_state_from_links_used_before(issue):
+    import importlib
+
+    from django.apps import apps
+
+    link, url = issue()
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    ConsentLink.objects.filter(pk=link.pk).update(redirect_params={"state": state, "tenant": demo.NORTHWIND})
+    importlib.import_module("onboarding.migrations.0002_scrub_consent_state").scrub_state(apps, None)
+    link.refresh_from_db()
+    assert link.redirect_params == {"state_hash_prefix": link.state_hash[:8], "tenant": demo.NORTHWIND}
+    assert state not in _serialized_tables()
 
 
 def test_revoked_link_is_refused(issue, land, portal_on_emulator):

@@ -14,6 +14,7 @@ ACCESS = {
     "portal:audit-list": "audit",
     "portal:audit-verify": "audit",
     "portal:audit-export": "audit",
+    "portal:login-locks": "administer",
     "onboarding:customer-list": "view",
     "onboarding:customer-create": "operate",
     "onboarding:bulk-import": "operate",
