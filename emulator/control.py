@@ -58,3 +58,18 @@ class Control:
 
     def issuer_token(self, name: str, *, subject: str, audience: str = "api://AzureADTokenExchange") -> str:
         return self._post(f"issuers/{name}/token", subject=subject, audience=audience)["token"]
+
+    # The automation API's workload tokens (emulator/workload.py).
+    def workload_issuer(self, name: str) -> str:
+        """Register an external OIDC issuer served by the emulator itself; returns its issuer URL."""
+        return self._post("workload/issuers", name=name)["issuer"]
+
+    def workload_token(self, issuer: str, *, subject: str, audience: str, claims: dict | None = None,
+                       kid: str = "oidc-1") -> str:
+        return self._post(f"workload/issuers/{issuer}/token", subject=subject, audience=audience,
+                          claims=claims or {}, kid=kid)["token"]
+
+    def managed_identity_token(self, *, client_id: str, resource: str, version: str = "2.0",
+                               claims: dict | None = None) -> str:
+        return self._post("workload/managed-identity/token", client_id=client_id, resource=resource,
+                          version=version, claims=claims or {})["token"]

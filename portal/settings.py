@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "portal",
     "exchange",
     "onboarding",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -212,3 +213,13 @@ CELERY_BEAT_SCHEDULE.update({
     "token-test-reaper": {"task": "exchange.token_tests_reap", "schedule": REAPER_INTERVAL_SECONDS},
     "fic-inventory-sync": {"task": "exchange.fic_inventory_sync_all", "schedule": FIC_SYNC_INTERVAL_MINUTES * 60},
 })
+
+# The automation API (api/): workloads exchange their platform token for a portal token (README, "Automation API").
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 600)  # requests per identity (provider + subject) and minute
+API_EXCHANGE_RATE_LIMIT = env_int("API_EXCHANGE_RATE_LIMIT", 60)  # exchanges per client address and minute
+API_CLOCK_SKEW_SECONDS = env_int("API_CLOCK_SKEW_SECONDS", 60)  # leeway on a workload token's exp/nbf/iat
+API_OIDC_TIMEOUT = env_float("API_OIDC_TIMEOUT", 5.0)  # seconds for an issuer's discovery document or JWKS
+API_OIDC_MAX_BYTES = env_int("API_OIDC_MAX_BYTES", 256 * 1024)  # larger documents are refused
+API_JWKS_TTL_SECONDS = env_int("API_JWKS_TTL_SECONDS", 3600)  # an issuer's keys kept in the shared cache
+API_JWKS_REFRESH_SECONDS = env_int("API_JWKS_REFRESH_SECONDS", 30)  # an unknown kid re-reads the keys at most this often
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)  # how long an Idempotency-Key's answer is replayed

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include(portal_patterns)),
     path("", include("onboarding.urls")),
     path("", include("exchange.urls")),
+    path("", include("api.urls")),
     path("django-admin/", admin.site.urls),
 ]
 
