@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.responses import NinjaJSONEncoder
 from ninja.security.http import HttpAuthBase
 
 from api import selectors, services
@@ -274,8 +275,9 @@ def _idempotent(request, run):
     if stored is not None:  # an answer holding a secret: only a note of it is kept
         services.idempotency_store(owner=caller.owner, key=key, status=status, body={"replay": False, **stored})
     else:
+        # As the response renders it (ninja's encoder: ISO dates with milliseconds and Z).
         services.idempotency_store(owner=caller.owner, key=key, status=status, body=json.loads(
-            json.dumps(_jsonable(body), default=str)))
+            json.dumps(_jsonable(body), cls=NinjaJSONEncoder)))
     return result
 
 
