@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI, Status
@@ -157,7 +158,8 @@ class PortalBearer(HttpAuthBase):
                 "revoked": "This portal token was revoked: exchange a new platform token.",
                 "expired": "This portal token has expired: exchange a new platform token.",
             }.get(reason, "This is not a valid portal token: exchange a platform token at POST /api/v1/sts/exchange.")
-            if reason != "unknown":  # known tokens are someone's: their refused use is worth a trace
+            # A known token is someone's: its refused use is worth a trace (once a minute, not once a request).
+            if reason != "unknown" and cache.add(f"api-refused:{services.token_hash(token)}", 1, 60):
                 audit_record(action="api.token_refused", actor=Actor.anonymous(client_ip(request)),
                              target_type="portal_token", detail={"reason": reason}, ip=client_ip(request))
             return None

@@ -223,3 +223,4 @@ API_OIDC_MAX_BYTES = env_int("API_OIDC_MAX_BYTES", 256 * 1024)  # larger documen
 API_JWKS_TTL_SECONDS = env_int("API_JWKS_TTL_SECONDS", 3600)  # an issuer's keys kept in the shared cache
 API_JWKS_REFRESH_SECONDS = env_int("API_JWKS_REFRESH_SECONDS", 30)  # an unknown kid re-reads the keys at most this often
 API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)  # how long an Idempotency-Key's answer is replayed
+CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "api.purge", "schedule": 3600.0}
