@@ -18,7 +18,7 @@ from api.models import IdentityProvider, PortalToken
 from exchange import selectors as exchange_selectors
 from exchange import services as exchange_services
 from exchange.diagnosis import diagnose
-from exchange.entra import oidc_discovery_problem
+from exchange.entra import oidc_discovery_problem_cached
 from exchange.lint import lint_app, worst
 from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest
 from onboarding import selectors as onboarding_selectors
@@ -322,17 +322,6 @@ def health_summary(request):
 
 
 # --- the FIC inventory and its lint ----------------------------------------------------------------------------------
-def _discovery(issuer: str):
-    from django.core.cache import cache
-
-    key = f"oidc-discovery:{issuer}"
-    cached = cache.get(key)
-    if cached is None:
-        cached = oidc_discovery_problem(issuer) or ""
-        cache.set(key, cached, 600)
-    return cached or None
-
-
 def _finding(f) -> dict:
     return {"code": f.code, "severity": f.severity, "message": f.message, "fix": f.fix}
 
@@ -346,7 +335,7 @@ def fic_inventory(request):
     for app in HomeApp.objects.prefetch_related("credentials"):
         fics = [f for f in app.credentials.all() if f.removed_at is None]
         findings, per_fic = lint_app(app, fics=fics, identities=identities, portal_redirect_uri=redirect_uri,
-                                     discovery=_discovery)
+                                     discovery=oidc_discovery_problem_cached)
         everything = findings + [f for items in per_fic.values() for f in items]
         out.append({"id": app.pk, "name": app.name, "client_id": str(app.client_id),
                     "home_tenant_id": str(app.home_tenant_id), "cloud": app.cloud,
