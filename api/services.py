@@ -12,8 +12,8 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from api import jwks
 from api.models import IdempotencyKey, IdentityProvider, PortalToken
+from exchange import issuer_keys
 from portal.models import AuditEvent
 from portal.services import Actor, audit_record
 
@@ -99,19 +99,19 @@ def _verify(*, token: str, header: dict, issuer: str, audience: str) -> dict:
     once when the cached copy lacks it)."""
     alg, kid = header.get("alg"), header.get("kid")
     try:
-        keys = jwks.key_set(issuer)
+        keys = issuer_keys.key_set(issuer)
         jwk = keys.find(kid)
         if jwk is None:
-            keys = jwks.key_set(issuer, refresh=True)
+            keys = issuer_keys.key_set(issuer, refresh=True)
             jwk = keys.find(kid)
-    except jwks.KeysUnavailable as exc:
+    except issuer_keys.KeysUnavailable as exc:
         _refuse("unavailable", f"keys unavailable: {exc}", status=503)
     if jwk is None:
         _refuse(NOT_ACCEPTED, f"unknown key id {kid!r} (the issuer's JWKS has {len(keys.keys)} keys)")
     if jwk.get("kty") != ALGORITHMS[alg] or jwk.get("alg", alg) != alg:
         _refuse(NOT_ACCEPTED, f"key {kid!r} is a {jwk.get('kty')}/{jwk.get('alg')} key, the token says {alg}")
     try:
-        key = jwks.parsed_key(jwk, alg)
+        key = issuer_keys.parsed_key(jwk, alg)
         return jwt.decode(token, key=key, algorithms=[alg], audience=audience, issuer=issuer,
                           leeway=settings.API_CLOCK_SKEW_SECONDS,
                           options={"require": ["exp", "iat", "iss", "aud", "sub"]})
@@ -140,7 +140,7 @@ def sts_exchange(*, audience: str, issuer_uri: str, jwt_token: str, ip: str | No
             claims = jwt.decode(jwt_token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             _refuse("malformed", f"not a JWT: {exc}", status=400)
-        if header.get("alg") not in ALGORITHMS:
+        if not isinstance(header.get("alg"), str) or header["alg"] not in ALGORITHMS:
             _refuse(NOT_ACCEPTED, f"algorithm {header.get('alg')!r} refused (asymmetric algorithms only)")
         if claims.get("iss") != issuer_uri:
             _refuse("issuer_mismatch", f"iss {claims.get('iss')!r} differs from issuer_uri {issuer_uri!r}")

@@ -194,6 +194,13 @@ def test_alg_none(api_world):
     assert event.detail["reason"] == "algorithm 'none' refused (asymmetric algorithms only)"
 
 
+def test_an_algorithm_that_is_not_a_name(api_world):
+    api_world.provider()
+    token = _unsigned({"alg": ["RS256"], "typ": "JWT", "kid": "oidc-1"}, _claims_of(api_world.ci_token())) + ".c2ln"
+    _, event = _refused(exchange(token, issuer=api_world.ci_issuer), told="not_accepted")
+    assert event.detail["reason"].startswith("algorithm ['RS256'] refused")
+
+
 def test_hs256_signed_with_the_issuers_public_key(api_world, emulator_http):
     """The classic key-confusion attack: HMAC keyed with the JWKS's public key (which anyone can read)."""
     api_world.provider()
@@ -250,7 +257,7 @@ def _issuer_calls(api_world) -> int:
 def test_keys_are_cached_and_reread_for_an_unknown_kid(api_world, settings):
     from django.core.cache import cache
 
-    from api import jwks
+    from exchange import issuer_keys
 
     api_world.provider()
     api_world.control.reset_requests()
@@ -259,7 +266,7 @@ def test_keys_are_cached_and_reread_for_an_unknown_kid(api_world, settings):
     assert exchange(api_world.ci_token(), issuer=api_world.ci_issuer).status_code == 200
     assert _issuer_calls(api_world) == 2  # cached
     # The issuer rotated its keys since we cached them: a token naming the new kid makes us re-read them.
-    key = jwks._cache_key(api_world.ci_issuer)
+    key = issuer_keys._cache_key(api_world.ci_issuer)
     cache.set(key, {"keys": [{"kty": "RSA", "kid": "retired", "n": "AQAB", "e": "AQAB"}],
                     "at": time.time() - settings.API_JWKS_REFRESH_SECONDS - 1})
     assert exchange(api_world.ci_token(), issuer=api_world.ci_issuer).status_code == 200
@@ -281,12 +288,12 @@ def test_keys_larger_than_the_limit_are_not_read(api_world, settings):
 def test_discovery_must_name_the_issuer_asked_for(api_world):
     """A provider whose issuer URL serves another issuer's document (the emulator's `github` names
     token.actions.githubusercontent.com) never yields keys."""
-    from api import jwks
+    from exchange import issuer_keys
 
-    with pytest.raises(jwks.KeysUnavailable, match="names the issuer"):
-        jwks.key_set(api_world.ci_issuer.replace("/ci", "/github"))
-    with pytest.raises(jwks.KeysUnavailable, match="not https"):
-        jwks.key_set("http://127.0.0.1:1/plain")
+    with pytest.raises(issuer_keys.KeysUnavailable, match="names the issuer"):
+        issuer_keys.key_set(api_world.ci_issuer.replace("/ci", "/github"))
+    with pytest.raises(issuer_keys.KeysUnavailable, match="not https"):
+        issuer_keys.key_set("http://127.0.0.1:1/plain")
 
 
 # --- portal tokens -----------------------------------------------------------------------------------------------

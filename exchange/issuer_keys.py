@@ -1,5 +1,6 @@
-"""An issuer's signing keys, found through OpenID discovery: https only, bounded in time and size, cached in the
-shared cache (re-read when a token names a key id the cache lacks, at most once per API_JWKS_REFRESH_SECONDS).
+"""An issuer's signing keys, for the automation API's token exchange (api/), found through OpenID discovery: https
+only, bounded in time and size, cached in the shared cache (re-read when a token names a key id the cache lacks, at
+most once per API_JWKS_REFRESH_SECONDS). Outbound HTTP lives in exchange/ (DESIGN.md), hence here.
 
 Entra issuers are discovered where Entra serves their metadata, on the cloud's login host (which ENTRA_BASE_URL
 replaces for the emulator, as for every other Microsoft call): `https://login.microsoftonline.com/{tenant}/v2.0`
