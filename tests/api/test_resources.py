@@ -246,3 +246,11 @@ def test_unknown_api_path_is_a_problem(db):
 
     response = ApiClient().get("/no-such-thing")
     assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+
+
+def test_a_method_a_route_does_not_take_is_a_problem(db):
+    from tests.api.conftest import ApiClient
+
+    response = ApiClient().client.delete("/api/v1/tenants")
+    assert response.status_code == 405 and response["Content-Type"] == PROBLEM
+    assert "GET" in response["Allow"] and "POST" in response["Allow"]
