@@ -6,7 +6,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.db import transaction
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
@@ -50,7 +50,7 @@ sts = Router(tags=["token exchange"])
 @sts.post("/exchange", auth=None, response={200: s.ExchangeOut}, openapi_extra={
     "x-required-capability": "none",
     "responses": _problem_responses(400, 401, 422, 429, 503)})
-def sts_exchange(request, body: s.ExchangeIn):
+def sts_exchange(request, body: s.ExchangeIn, response: HttpResponse):
     """Exchange a workload's platform token (Azure managed identity, GitHub Actions, any registered OIDC issuer) for
     a short-lived portal access token."""
     ip = client_ip(request)
@@ -68,6 +68,7 @@ def sts_exchange(request, body: s.ExchangeIn):
         return problem_response(request, refused.status, f"token-{refused.public.replace('_', '-')}", title,
                                 services.PUBLIC_DETAIL[refused.public],
                                 {"Retry-After": "60"} if refused.status == 503 else None)
+    response["Cache-Control"] = "no-store"  # a token response (RFC 6749 §5.1)
     return {"access_token": grant.token, "token_type": "Bearer", "expires_in": grant.expires_in,
             "expires_at": grant.portal_token.expires_at, "role": grant.provider.role,
             "identity_provider": grant.provider.name}
@@ -211,10 +212,11 @@ class OnceOnly(dict):
 
 @guarded(onboarding, "post", "/tenants/{tenant_pk}/consent-links", capability="operate", idempotent=True,
          response={201: s.ConsentLinkOut})
-def consent_link_issue(request, tenant_pk: int):
+def consent_link_issue(request, tenant_pk: int, response: HttpResponse):
     """Issue a new single-use consent link (revoking earlier ones). The URL is in this answer only."""
     tenant = get_object_or_404(CustomerTenant.objects.select_related("customer", "home_app"), pk=tenant_pk)
     link, url = onboarding_services.consent_link_issue(tenant=tenant, actor=caller_of(request).actor)
+    response["Cache-Control"] = "no-store"  # the URL carries the link's secret
     body = OnceOnly(id=link.pk, tenant_id=tenant.pk, url=url, issued_at=link.issued_at, expires_at=link.expires_at)
     body.idempotency_record = {"detail": f"Consent link {link.pk} was issued by the first request with this key; "
                                          "its URL is shown only once. Issue a new link with a new key.",

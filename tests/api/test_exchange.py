@@ -53,6 +53,7 @@ def test_managed_identity_token_from_imds_lists_tenants_and_runs_a_token_test(
     response = exchange(platform_token, issuer=MI_ISSUER)
     assert response.status_code == 200, response.content
     grant = response.json()
+    assert response["Cache-Control"] == "no-store"
     assert grant["token_type"] == "Bearer" and grant["role"] == "operator" and 0 < grant["expires_in"] <= 900
     assert grant["identity_provider"] == "workers-vm"
     # Only the hash is stored; the exchange is audited with issuer and subject.

@@ -79,7 +79,7 @@ def test_consent_link_url_is_returned_once_and_never_stored(api_world, make_tena
     api = api_world.login("operator")
     key = {"Idempotency-Key": "link-1"}
     first = api.post(f"/tenants/{tenant.pk}/consent-links", headers=key)
-    assert first.status_code == 201
+    assert first.status_code == 201 and first["Cache-Control"] == "no-store"
     url = first.json()["url"]
     assert "state=" in url and str(tenant.tenant_id) in url
     state = url.split("state=")[1].split("&")[0]
