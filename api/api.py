@@ -9,6 +9,7 @@ from functools import wraps
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -228,59 +229,46 @@ def guarded(router, method: str, path: str, *, capability: str, idempotent: bool
 
 
 # --- idempotency -----------------------------------------------------------------------------------------------------
-class NoReplay(Exception):
-    """Raised by a view whose answer must not be stored (it holds a secret shown once); `body` is what is stored."""
-
-
 def _idempotent(request, run):
+    """Claim the key, run the request and record its answer in one transaction: the request's writes and its key
+    commit together or not at all (an error leaves the key free for a fixed retry), and a concurrent duplicate waits
+    on the key's row, then replays the answer."""
     caller = caller_of(request)
     key = request.headers["Idempotency-Key"].strip()
     if not key or len(key) > 255:
         raise Problem(400, "invalid-idempotency-key", "Invalid Idempotency-Key", "1 to 255 characters.")
     digest = hashlib.sha256(request.body).hexdigest()
-    found = services.idempotency_claim(owner=caller.owner, key=key, method=request.method, path=request.path,
-                                       request_hash=digest)
-    if found is not None:
-        if not found.same_request:
-            raise Problem(422, "idempotency-key-reused", "Idempotency-Key reused",
-                          "This key was used for another request: use a new key for a new request.")
-        if found.status is None:
-            raise Problem(409, "idempotency-key-in-use", "Request in progress",
-                          "A request with this Idempotency-Key is still running: retry in a moment.",
-                          {"Retry-After": "1"})
-        if (found.body or {}).get("replay") is False:
-            raise Problem(409, "not-replayable", "Already done; the answer is not kept",
-                          found.body.get("detail", "The first request with this key succeeded."),
-                          **{k: v for k, v in found.body.items() if k not in ("replay", "detail")})
-        response = JsonResponse(found.body, status=found.status, safe=False,
-                                content_type=PROBLEM if found.status >= 400 else "application/json")
-        response["Idempotent-Replayed"] = "true"
-        return response
-    try:
+    with transaction.atomic():
+        found = services.idempotency_claim(owner=caller.owner, key=key, method=request.method, path=request.path,
+                                           request_hash=digest)
+        if found is not None:
+            return _replay(found)
         result = run()
-    except Problem as exc:
-        if exc.status >= 500 or exc.status == 429:
-            services.idempotency_release(owner=caller.owner, key=key)
-        else:
-            body = {"type": PROBLEM_BASE + exc.slug, "title": exc.title, "status": exc.status,
-                    **({"detail": exc.detail} if exc.detail else {}), "instance": request.path, **exc.extra}
-            services.idempotency_store(owner=caller.owner, key=key, status=exc.status, body=body)
-        raise
-    except DjangoValidationError:
-        services.idempotency_release(owner=caller.owner, key=key)  # nothing was written: a fixed request may retry
-        raise
-    except Exception:
-        services.idempotency_release(owner=caller.owner, key=key)
-        raise
-    status, body = (result.status_code, result.value) if isinstance(result, Status) else (200, result)
-    stored = getattr(body, "idempotency_record", None)
-    if stored is not None:  # an answer holding a secret: only a note of it is kept
-        services.idempotency_store(owner=caller.owner, key=key, status=status, body={"replay": False, **stored})
-    else:
-        # As the response renders it (ninja's encoder: ISO dates with milliseconds and Z).
-        services.idempotency_store(owner=caller.owner, key=key, status=status, body=json.loads(
-            json.dumps(_jsonable(body), cls=NinjaJSONEncoder)))
+        status, body = (result.status_code, result.value) if isinstance(result, Status) else (200, result)
+        # An answer holding a secret shown once (a view's OnceOnly body) is not kept: only a note of what was done.
+        stored = getattr(body, "idempotency_record", None)
+        if stored is not None:
+            stored = {"replay": False, **stored}
+        else:  # as the response renders it (ninja's encoder: ISO dates with milliseconds and Z)
+            stored = json.loads(json.dumps(_jsonable(body), cls=NinjaJSONEncoder))
+        services.idempotency_store(owner=caller.owner, key=key, status=status, body=stored)
     return result
+
+
+def _replay(found: services.Replay):
+    if not found.same_request:
+        raise Problem(422, "idempotency-key-reused", "Idempotency-Key reused",
+                      "This key was used for another request: use a new key for a new request.")
+    if found.status is None:
+        raise Problem(409, "idempotency-key-in-use", "Request in progress",
+                      "A request with this Idempotency-Key is still running: retry in a moment.", {"Retry-After": "1"})
+    if (found.body or {}).get("replay") is False:
+        raise Problem(409, "not-replayable", "Already done; the answer is not kept",
+                      found.body.get("detail", "The first request with this key succeeded."),
+                      **{k: v for k, v in found.body.items() if k not in ("replay", "detail")})
+    response = JsonResponse(found.body, status=found.status, safe=False)
+    response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _jsonable(body):

@@ -276,8 +276,8 @@ class Replay:
 
 
 def idempotency_claim(*, owner: str, key: str, method: str, path: str, request_hash: str) -> Replay | None:
-    """Claim `key` for this request; None when it is new (the caller runs the request, then idempotency_store),
-    else what was recorded for it (expired keys are forgotten)."""
+    """Claim `key` for this request; None when it is new (the caller runs the request, then idempotency_store, in
+    the same transaction), else what was recorded for it (expired keys are forgotten)."""
     horizon = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
     IdempotencyKey.objects.filter(owner=owner, key=key, created_at__lt=horizon).delete()
     try:
@@ -295,11 +295,6 @@ def idempotency_claim(*, owner: str, key: str, method: str, path: str, request_h
 
 def idempotency_store(*, owner: str, key: str, status: int, body: dict | None) -> None:
     IdempotencyKey.objects.filter(owner=owner, key=key).update(status=status, body=body)
-
-
-def idempotency_release(*, owner: str, key: str) -> None:
-    """The request failed on our side (no answer to replay): the key may be used again."""
-    IdempotencyKey.objects.filter(owner=owner, key=key, status=None).delete()
 
 
 def idempotency_purge() -> int:

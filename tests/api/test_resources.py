@@ -254,3 +254,14 @@ def test_a_method_a_route_does_not_take_is_a_problem(db):
     response = ApiClient().client.delete("/api/v1/tenants")
     assert response.status_code == 405 and response["Content-Type"] == PROBLEM
     assert "GET" in response["Allow"] and "POST" in response["Allow"]
+
+
+def test_a_retried_token_test_start_replays_instead_of_conflicting(api_world, make_tenant):
+    tenant = make_tenant()
+    api = api_world.login("operator")
+    headers = {"Idempotency-Key": "nightly-run-7"}
+    first = api.post(f"/tenants/{tenant.pk}/token-tests", headers=headers)
+    retry = api.post(f"/tenants/{tenant.pk}/token-tests", headers=headers)
+    assert first.status_code == retry.status_code == 202 and retry.json()["id"] == first.json()["id"]
+    assert tenant.token_tests.count() == 1
+    assert api.post(f"/tenants/{tenant.pk}/token-tests", headers={"Idempotency-Key": "x" * 256}).status_code == 400
