@@ -19,6 +19,7 @@ browser:
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 1; fi; }
 
 demo: $(STAMP)
+	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate -v0 && DJANGO_DEBUG=1 $(BIN)/python manage.py api_demo_seed
 	DJANGO_DEBUG=1 $(BIN)/python manage.py demo
 
 test: $(STAMP) browser

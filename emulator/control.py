@@ -77,3 +77,17 @@ class Control:
         """The next ID token gets `set` claims, loses `drop` claims, expires `exp_offset` seconds from now, or is
         signed with another key (`sign_with="oidc-1"`) while its header still names Entra's key."""
         return self._post("signin/id-token", **spoil)
+    # The automation API's workload tokens (emulator/workload.py).
+    def workload_issuer(self, name: str) -> str:
+        """Register an external OIDC issuer served by the emulator itself; returns its issuer URL."""
+        return self._post("workload/issuers", name=name)["issuer"]
+
+    def workload_token(self, issuer: str, *, subject: str, audience: str, claims: dict | None = None,
+                       kid: str = "oidc-1") -> str:
+        return self._post(f"workload/issuers/{issuer}/token", subject=subject, audience=audience,
+                          claims=claims or {}, kid=kid)["token"]
+
+    def managed_identity_token(self, *, client_id: str, resource: str, version: str = "2.0",
+                               claims: dict | None = None) -> str:
+        return self._post("workload/managed-identity/token", client_id=client_id, resource=resource,
+                          version=version, claims=claims or {})["token"]

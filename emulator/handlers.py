@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode
 
 import jwt
 
-from emulator import signin
+from emulator import signin, workload
 from emulator.world import (
     ARM_RESOURCES,
     CLOUD_LOGIN_HOSTS,
@@ -625,6 +625,8 @@ def control(emu, method: str, path: str, body: bytes):
             else:
                 app["redirect_uris"] = sorted(set(app["redirect_uris"]) | set(data.get("add", [])))
             world.save()
+    elif action.startswith("workload/"):  # the automation API's workload tokens (emulator/workload.py)
+        return workload.control(emu, action, data)
     elif action.startswith("issuers/") and action.endswith("/token"):
         issuer = world.issuer(action.split("/")[1])
         if issuer is None:

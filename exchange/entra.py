@@ -163,3 +163,16 @@ def oidc_discovery_problem(issuer: str) -> str | None:
     if not body.get("jwks_uri"):
         return "the document has no jwks_uri"
     return None
+
+
+def oidc_discovery_problem_cached(issuer: str, ttl: int = 600) -> str | None:
+    """oidc_discovery_problem, remembered in the shared cache for `ttl` seconds (a page or an API call lints every
+    FIC; the issuers rarely change)."""
+    from django.core.cache import cache
+
+    key = f"oidc-discovery:{issuer}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = oidc_discovery_problem(issuer) or ""
+        cache.set(key, cached, ttl)
+    return cached or None

@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from exchange import selectors, services
 from exchange.diagnosis import CONSENT, HOME_APP, INVENTORY, TENANT, WORKER, diagnose
+from exchange.entra import oidc_discovery_problem_cached
 from exchange.models import Sweep, TokenTest
 from portal.http import safe_next
 from portal.roles import staff_required
@@ -133,19 +134,6 @@ def sweep_detail(request, pk):
 
 
 # --- identities & credentials ---------------------------------------------------------------------------------------
-def _discovery_cached(issuer: str):
-    from django.core.cache import cache
-
-    from exchange.entra import oidc_discovery_problem
-
-    key = f"oidc-discovery:{issuer}"
-    cached = cache.get(key)
-    if cached is None:
-        cached = oidc_discovery_problem(issuer) or ""
-        cache.set(key, cached, 600)
-    return cached or None
-
-
 @staff_required("view")
 def identities(request):
     from exchange.lint import lint_app, worst
@@ -157,7 +145,7 @@ def identities(request):
     for app in HomeApp.objects.prefetch_related("credentials"):
         fics = [f for f in app.credentials.all() if f.removed_at is None]
         findings, per_fic = lint_app(app, fics=fics, identities=identities, portal_redirect_uri=consent_redirect_uri(),
-                                     discovery=_discovery_cached)
+                                     discovery=oidc_discovery_problem_cached)
         everything = findings + [f for items in per_fic.values() for f in items]
         apps.append({"app": app, "findings": findings, "fics": [(f, per_fic[f.pk]) for f in fics],
                      "status": worst(everything),

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "exchange",
     "onboarding",
     "signin",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -294,3 +295,13 @@ PASSWORD_SIGNIN = env("PASSWORD_SIGNIN", "").strip().lower() or "on"
 if PASSWORD_SIGNIN not in ("on", "break-glass"):
     raise ImproperlyConfigured(f"PASSWORD_SIGNIN must be 'on' or 'break-glass', not {PASSWORD_SIGNIN!r}")
 BREAK_GLASS_USERS = env_list("BREAK_GLASS_USERS", "")
+# The automation API (api/): workloads exchange their platform token for a portal token (README, "Automation API").
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 600)  # requests per identity (provider + subject) and minute
+API_EXCHANGE_RATE_LIMIT = env_int("API_EXCHANGE_RATE_LIMIT", 60)  # exchanges per client address and minute
+API_CLOCK_SKEW_SECONDS = env_int("API_CLOCK_SKEW_SECONDS", 60)  # leeway on a workload token's exp/nbf/iat
+API_OIDC_TIMEOUT = env_float("API_OIDC_TIMEOUT", 5.0)  # seconds for an issuer's discovery document or JWKS
+API_OIDC_MAX_BYTES = env_int("API_OIDC_MAX_BYTES", 256 * 1024)  # larger documents are refused
+API_JWKS_TTL_SECONDS = env_int("API_JWKS_TTL_SECONDS", 3600)  # an issuer's keys kept in the shared cache
+API_JWKS_REFRESH_SECONDS = env_int("API_JWKS_REFRESH_SECONDS", 30)  # an unknown kid re-reads the keys at most this often
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)  # how long an Idempotency-Key's answer is replayed
+CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "api.purge", "schedule": 3600.0}

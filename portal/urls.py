@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     path("", include("exchange.urls")),
     path("", include("signin.urls")),
+    path("", include("api.urls")),
     path("django-admin/", admin.site.urls),
 ]
 
