@@ -90,6 +90,8 @@ def test_staff_pages_run_under_the_csp_without_violations(chromium, live_server,
     watched.visit(live_server.url + reverse("onboarding:tenant-detail", args=[pages_world.tenant.pk]))
     page.click("button:has-text('Issue a consent link')")
     page.click("#copy-link")
+    # The clipboard write resolves asynchronously; the button says so when it has.
+    page.wait_for_function("document.getElementById('copy-link').textContent === 'Copied'")
     assert page.inner_text("#copy-link") == "Copied"
     assert page.evaluate("navigator.clipboard.readText()") == page.input_value("#consent-url")
     watched.assert_clean("consent-link")
