@@ -119,6 +119,19 @@ def breaker_observe(*, counts: dict[tuple[str, str], list[int]], now: datetime |
         return {}
 
 
+def endpoints_degraded(pairs: set[tuple[str, str]], *, now: datetime | None = None) -> set[tuple[str, str]]:
+    """Those of `pairs` (cloud, endpoint) on which at least BREAKER_MIN_FAILURES tenants failed transiently within
+    the window: the endpoint is failing for many, so a tenant's failure there is not held against its attempts."""
+    now = now or timezone.now()
+    keys = {pair: [_key(*pair, "fail", b) for b in _buckets(now)] for pair in pairs}
+    try:
+        found = cache.get_many([key for ks in keys.values() for key in ks])
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("circuit breakers unreadable (%s)", type(exc).__name__)
+        return set()
+    return {pair for pair, ks in keys.items() if sum(found.get(k, 0) for k in ks) >= settings.BREAKER_MIN_FAILURES}
+
+
 def _close(cloud: str, endpoint: str, now: datetime) -> None:
     state = cache.get(_key(cloud, endpoint))
     cache.delete_many([_key(cloud, endpoint)] + [_key(cloud, endpoint, kind, b) for kind in ("ok", "fail")
