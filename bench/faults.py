@@ -43,6 +43,7 @@ class Outcome:
     verified: int = 0
     wrong: Counter = field(default_factory=Counter)
     lost: int = 0
+    retrying: int = 0
     doubled: int = 0
     stuck: int = 0
     counts_ok: bool = True
@@ -60,7 +61,7 @@ class Outcome:
         codes = f" ({', '.join(f'{c} {n}' for c, n in self.wrong.most_common())})" if wrong else ""
         recovery = f"{self.recovery:.1f} s" if self.recovery is not None else "-"
         return (f"{self.name:27} tenants {self.tenants:5}  verified {self.verified:5}  wrongly failed {wrong}{codes}  "
-                f"lost {self.lost}  run twice at once {self.doubled}  stuck {self.stuck}  "
+                f"lost {self.lost}{f' (and {self.retrying} waiting for a retry)' if self.retrying else ''}  run twice at once {self.doubled}  stuck {self.stuck}  "
                 f"counts {'ok' if self.counts_ok else 'WRONG'}  retries <5 s {self.early_retries}  "
                 f"recovery {recovery}  wall {self.wall:.0f} s{'  ' + self.note if self.note else ''}")
 
@@ -228,12 +229,19 @@ def judge(name: str, sweep, wall: float, **extra) -> Outcome:
     from exchange.models import TokenTest, TokenTestStep
 
     sweep.refresh_from_db()
-    tests = list(TokenTest.objects.filter(sweep=sweep).values("pk", "status", "outcome", "diagnosis_code"))
+    from django.utils import timezone
+
+    tests = list(TokenTest.objects.filter(sweep=sweep).values("pk", "status", "outcome", "diagnosis_code",
+                                                               "not_before"))
+    now = timezone.now()
     out = Outcome(name, tenants=sweep.total, wall=wall, **extra)
     out.verified = sum(t["outcome"] == "verified" for t in tests)
     out.wrong = Counter(t["diagnosis_code"] or t["outcome"] for t in tests
                         if t["status"] in ("succeeded", "failed") and t["outcome"] != "verified")
-    out.lost = sum(t["status"] == "queued" for t in tests)
+    # Queued at the end: lost, unless a retry is scheduled (a throttled test backing off past the deadline).
+    out.retrying = sum(t["status"] == "queued" and t["not_before"] is not None and t["not_before"] > now
+                       for t in tests)
+    out.lost = sum(t["status"] == "queued" for t in tests) - out.retrying
     out.stuck = sum(t["status"] == "running" for t in tests)
     finished = [t for t in tests if t["status"] in ("succeeded", "failed")]
     out.counts_ok = (sweep.done, sweep.succeeded) == (len(finished), out.verified) and (

@@ -20,7 +20,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from exchange import chain
-from exchange.breaker import Outage, breaker_observe, outages_open, probe_take
+from exchange.breaker import Outage, breaker_observe, endpoints_degraded, outages_open, probe_take
 from exchange.diagnosis import diagnose_code
 from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
 from exchange.selectors import fic_recently_created, worker_identity
@@ -29,10 +29,14 @@ from portal.services import Actor, audit_record, audit_record_many
 logger = logging.getLogger(__name__)
 WORKER = Actor.system("worker")
 IDENTITY_MAX_AGE = 60  # seconds a sweep's test may use this process's earlier read of the worker identity
+# On Redis, 0 is served first: a sweep's fan-out waits behind single tests, retries and tests taken back from a dead
+# worker (which would otherwise queue behind the rest of a 1,000-tenant sweep).
+SWEEP_PRIORITY = 6
 OUTAGE = "outage"  # the diagnosis of a test finished because its endpoint stayed down past SWEEP_OUTAGE_MAX_MINUTES
 
 
-def _enqueue(test_ids: list[int], *, jitter: float = 0.0, batch: int = 1, countdown: float | None = None) -> None:
+def _enqueue(test_ids: list[int], *, jitter: float = 0.0, batch: int = 1, countdown: float | None = None,
+             priority: int | None = None) -> None:
     """Send the tests' tasks once the transaction commits: one task per test, or per `batch` tests (sweeps), after
     `countdown` seconds (a retry) or a random delay up to `jitter` (a scheduled sweep).
 
@@ -45,7 +49,7 @@ def _enqueue(test_ids: list[int], *, jitter: float = 0.0, batch: int = 1, countd
                 delay = random.uniform(0, jitter) if jitter else countdown
                 chunk = test_ids[i:i + batch]
                 task, args = (token_test_run, chunk) if len(chunk) == 1 else (token_tests_run, [chunk])
-                task.apply_async(args=args, countdown=delay, queue=settings.TOKEN_TEST_QUEUE)
+                task.apply_async(args=args, countdown=delay, queue=settings.TOKEN_TEST_QUEUE, priority=priority)
         except OperationalError as exc:  # kombu's: the broker is unreachable (its own retries ran out)
             logger.warning("token tests %s not sent (%s): the reaper sends them again", test_ids[:20], exc)
 
@@ -229,17 +233,22 @@ def _outage_of(test: TokenTest, outages: dict) -> Outage | None:
     return next((outage for (cloud, _), outage in sorted(outages.items()) if cloud in clouds), None)
 
 
+def _pair(test: TokenTest, endpoint: str) -> tuple[str, str]:
+    """(cloud, endpoint) of a hop: the worker's identity and home tenant are in the app's cloud, the rest in the
+    tenant's."""
+    home = endpoint in ("imds", "home_token")
+    return (test.tenant.home_app.cloud if home else test.tenant.cloud, endpoint)
+
+
 def _observed(runs: list[tuple[TokenTest, chain.ChainResult]]) -> dict[tuple[str, str], list[int]]:
     """Per (cloud, endpoint): the answers seen on the wire and the tenants that failed transiently there."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for test, result in runs:
-        clouds = {"imds": test.tenant.home_app.cloud, "home_token": test.tenant.home_app.cloud}
         for step in result.steps:
             if step.ok and step.http_status:
-                counts[(clouds.get(step.name, test.tenant.cloud), step.name)][0] += 1
+                counts[_pair(test, step.name)][0] += 1
         if result.transient:
-            endpoint = _failed_endpoint(result)
-            counts[(clouds.get(endpoint, test.tenant.cloud), endpoint)][1] += 1
+            counts[_pair(test, _failed_endpoint(result))][1] += 1
     return counts
 
 
@@ -290,10 +299,13 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
     outages = breaker_observe(counts=_observed(runs), now=now) if runs else outages
     for test, result in runs:  # a transient failure during an outage is held too: it spends no attempt
         if result.transient and test.pk not in held and (outage := outages.get(
-                (test.tenant.cloud, _failed_endpoint(result))) or _outage_of(test, outages)):
+                _pair(test, _failed_endpoint(result))) or _outage_of(test, outages)):
             held[test.pk] = outage
+    out_of_attempts = {_pair(test, _failed_endpoint(result)) for test, result in runs
+                       if result.transient and test.attempts >= settings.TOKEN_TEST_MAX_ATTEMPTS}
+    degraded = endpoints_degraded(out_of_attempts, now=now) if out_of_attempts else set()
     runs += [(test, None) for test in tests if test.pk in held and test not in to_run]
-    executions = _record_or_hand_back(runs, owner=owner, held=held, now=now)
+    executions = _record_or_hand_back(runs, owner=owner, held=held, degraded=degraded, now=now)
     _hand_back(unstarted, owner=owner)
     if crashed:
         delay = settings.TOKEN_TEST_RETRY_BASE_SECONDS
@@ -302,14 +314,14 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
     return executions, unstarted
 
 
-def _record_or_hand_back(runs, *, owner: str, held: dict, now=None) -> list[Execution]:
+def _record_or_hand_back(runs, *, owner: str, held: dict, degraded: set = frozenset(), now=None) -> list[Execution]:
     """Record the runs in one transaction; should that fail (a database error, a bug), each on its own, and hand back
     those that still cannot be recorded (if even that fails, their leases expire and the reaper takes them)."""
     if not runs:
         return []
     try:
         with transaction.atomic():
-            return _record(runs, owner=owner, held=held, now=now)
+            return _record(runs, owner=owner, held=held, degraded=degraded, now=now)
     except Exception as exc:  # noqa: BLE001
         logger.warning("a batch of %d token tests could not be recorded at once (%s): one by one", len(runs), exc)
         _reconnect()
@@ -317,7 +329,7 @@ def _record_or_hand_back(runs, *, owner: str, held: dict, now=None) -> list[Exec
     for run in runs:
         try:
             with transaction.atomic():
-                executions += _record([run], owner=owner, held=held, now=now)
+                executions += _record([run], owner=owner, held=held, degraded=degraded, now=now)
         except Exception as exc:  # noqa: BLE001
             logger.warning("token test %s could not be recorded (%s): handed back", run[0].pk, exc)
             _reconnect()
@@ -352,9 +364,12 @@ def token_tests_execute_and_requeue(*, test_ids: list[int]) -> None:
 
 
 def _record(runs: list[tuple[TokenTest, chain.ChainResult | None]], *, owner: str, held: dict,
-            now=None) -> list[Execution]:
+            degraded: set = frozenset(), now=None) -> list[Execution]:
     """The steps of every run, and what follows from each (a retry, a hold, or the outcome); inside the caller's
-    transaction, for the tests this execution still holds the lease of (another may have taken one over)."""
+    transaction, for the tests this execution still holds the lease of (another may have taken one over).
+
+    A transient failure out of attempts is retried still while the outage window lasts when it was a throttle or its
+    endpoint is failing for many tenants (`degraded`): neither is this tenant's doing."""
     mine = set(TokenTest.objects.select_for_update().filter(
         pk__in=[test.pk for test, _ in runs], status=TokenTest.Status.RUNNING, lease_owner=owner)
         .values_list("pk", flat=True))
@@ -383,7 +398,8 @@ def _record(runs: list[tuple[TokenTest, chain.ChainResult | None]], *, owner: st
             executions[test.pk] = _schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, owner=owner,
                                                   outcome="propagating")
         elif result.transient and (test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS or (
-                _throttled(result) and test.started_at > now - timedelta(minutes=settings.SWEEP_OUTAGE_MAX_MINUTES))):
+                (_throttled(result) or _pair(test, _failed_endpoint(result)) in degraded)
+                and test.started_at > now - timedelta(minutes=settings.SWEEP_OUTAGE_MAX_MINUTES))):
             executions[test.pk] = _schedule_retry(test, _backoff(test.attempts, result.retry_after), owner=owner)
         else:
             finishing.append((test, "transient" if result.transient else result.code, result.raw_error))
@@ -549,7 +565,7 @@ def sweep_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: 
             sweep.tests.values_list("pk", flat=True))
         audit_record(action="sweep.started", actor=actor, target_type="sweep", target_id=str(sweep.pk),
                      detail={"trigger": trigger, "tenants": len(tenants)})
-        _enqueue(ids, jitter=jitter_seconds, batch=settings.SWEEP_BATCH_SIZE)
+        _enqueue(ids, jitter=jitter_seconds, batch=settings.SWEEP_BATCH_SIZE, priority=SWEEP_PRIORITY)
     return sweep
 
 

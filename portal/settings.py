@@ -203,9 +203,9 @@ TOKEN_TEST_RETRY_BASE_SECONDS = env_float("TOKEN_TEST_RETRY_BASE_SECONDS", 6.0) 
 TOKEN_TEST_RETRY_MAX_SECONDS = env_float("TOKEN_TEST_RETRY_MAX_SECONDS", 120.0)
 # A running test holds a lease its worker renews every HEARTBEAT seconds while the chain runs; a lease not renewed
 # for LEASE seconds is expired (its worker died) and the test is taken over: a killed worker's tests run again
-# within LEASE + REAPER_INTERVAL seconds (~13 s), or at once when its message is re-delivered after the lease ends.
-TOKEN_TEST_LEASE_SECONDS = env_float("TOKEN_TEST_LEASE_SECONDS", 9.0)
-TOKEN_TEST_HEARTBEAT_SECONDS = env_float("TOKEN_TEST_HEARTBEAT_SECONDS", 3.0)
+# within LEASE + REAPER_INTERVAL seconds (~11 s), or at once when its message is re-delivered after the lease ends.
+TOKEN_TEST_LEASE_SECONDS = env_float("TOKEN_TEST_LEASE_SECONDS", 8.0)
+TOKEN_TEST_HEARTBEAT_SECONDS = env_float("TOKEN_TEST_HEARTBEAT_SECONDS", 2.0)
 # A queued test whose message is this overdue (lost with a broker's data) is sent again; a duplicate is harmless.
 TOKEN_TEST_RESEND_SECONDS = env_float("TOKEN_TEST_RESEND_SECONDS", 60.0)
 TOKEN_TEST_PROPAGATION_ATTEMPTS = env_int("TOKEN_TEST_PROPAGATION_ATTEMPTS", 8)
@@ -218,7 +218,7 @@ SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 20)
 # A batch's chains wait on Microsoft side by side, on this many threads of the worker process (not more processes).
 TOKEN_TEST_THREADS = env_int("TOKEN_TEST_THREADS", 20)
 TOKEN_TEST_BATCH_SECONDS = env_float("TOKEN_TEST_BATCH_SECONDS", 30.0)  # then the rest go out as tasks of their own
-REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 4.0)
+REAPER_INTERVAL_SECONDS = env_float("REAPER_INTERVAL_SECONDS", 3.0)
 # Circuit breaker per endpoint and cloud (state in the shared cache): it opens when at least BREAKER_MIN_FAILURES
 # tenants, and BREAKER_FAILURE_RATIO of the calls, failed transiently on one endpoint within BREAKER_WINDOW_SECONDS.
 # While open, tests are held (re-queued, no attempt spent); every BREAKER_PROBE_SECONDS one test probes the endpoint
