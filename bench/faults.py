@@ -77,6 +77,7 @@ class World:
         self.start_redis()
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "DJANGO_DEBUG": "0",
                     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "localhost",
+                    "AUDIT_KEY": secrets.token_urlsafe(32), "AUDIT_CHECKPOINT_DIR": str(tmp / "audit-checkpoints"),
                     "DATABASE_URL": args.database_url, "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
                     "REDIS_CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/1",
                     "ENTRA_BASE_URL": self.info["base_url"], "ENTRA_CA_BUNDLE": self.info["ca_path"],
