@@ -181,13 +181,15 @@ def test_arm_lists_only_subscriptions_with_a_role(emulator_http, emulator):
                                headers=headers).json()
     assert listed["value"] == []
     refused = emulator_http.get(f"{emulator.base_url}/subscriptions/e1000000-0000-4000-8000-000000000003",
-                                headers=headers)
+                                params={"api-version": "2022-12-01"}, headers=headers)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "AuthorizationFailed"
     emulator.control.add_role(tenant=demo.TAILSPIN, app_id=demo.APP_ID,
                               subscription_id="e1000000-0000-4000-8000-000000000003")
-    assert len(emulator_http.get(f"{emulator.base_url}/subscriptions", headers=headers).json()["value"]) == 1
+    listing = {"url": f"{emulator.base_url}/subscriptions", "params": {"api-version": "2022-12-01"},
+               "headers": headers}
+    assert len(emulator_http.get(**listing).json()["value"]) == 1
     emulator.control.remove_roles(tenant=demo.TAILSPIN, app_id=demo.APP_ID)
-    assert emulator_http.get(f"{emulator.base_url}/subscriptions", headers=headers).json()["value"] == []
+    assert emulator_http.get(**listing).json()["value"] == []
 
 
 def test_consent_revocation_and_request_log(emulator_http, emulator):
