@@ -21,7 +21,7 @@ from emulator.protocol import Response
 from emulator.routes import classify, route
 from emulator.world import APP_ID, World
 
-_GUID_PREFIX = re.compile(r"^/([^/]+)/")
+_FIRST_SEGMENT = re.compile(r"^/([^/]+)/")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emulator
         tenant = None
         if kind != "control":
-            match = _GUID_PREFIX.match(path)
+            match = _FIRST_SEGMENT.match(path)
             tenant = match.group(1) if kind in ("token", "discovery", "consent") and match else None
             emu.log.add(kind, tenant)
         response = emu.faults.apply(kind, tenant)

@@ -14,6 +14,7 @@ from emulator.world import ARM_RESOURCES, GRAPH_RESOURCES
 
 DNS_NAME = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,62}$")
 DEFAULT = "/.default"
+MULTI_TENANT = ("common", "organizations", "consumers")
 
 
 def _missing(name: str) -> Response:
@@ -23,7 +24,8 @@ def _missing(name: str) -> Response:
 
 def find_tenant(world, name: str):
     """(tenant, None) or (None, the refusal): a GUID or a DNS name, known to the world."""
-    if not GUID.match(name) and not DNS_NAME.match(name):
+    # `common`, `organizations`, `consumers` are well-formed (no tenant to issue an app token for: 90002 below).
+    if not GUID.match(name) and not DNS_NAME.match(name) and name not in MULTI_TENANT:
         return None, entra_error(400, "invalid_request", 900023, f"Specified tenant identifier '{name}' is neither a "
                                  "valid DNS name, nor a valid external domain.")
     tenant = world.tenant(name)

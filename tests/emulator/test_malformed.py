@@ -39,6 +39,7 @@ def _portal_reads(response, code: str) -> None:
     ("bad_tenant!", 400, "invalid_request", 900023),
     ("00000000-0000-4000-8000-00000000dead", 400, "invalid_tenant", 90002),
     ("nowhere.example", 400, "invalid_tenant", 90002),
+    ("organizations", 400, "invalid_tenant", 90002),     # well-formed, but no one tenant to issue an app token in
 ])
 def test_token_endpoint_tenants(emulator_http, emulator, assertion, tenant, status, error, code):
     response = _post(emulator_http, emulator, tenant, _form(assertion))
