@@ -13,7 +13,8 @@ import uuid
 import jwt
 
 from emulator.assertions import authenticate_client, has_assertion
-from emulator.protocol import Response, app_not_found, entra_error, issuer_for, sign, tenant_not_found
+from emulator.protocol import Response, app_not_found, entra_error, issuer_for, sign
+from emulator.token import find_tenant
 
 CODE_SECONDS = 600  # Entra's authorization codes live about 10 minutes
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -122,9 +123,9 @@ def _spoiled(claims: dict, spoil: dict | None, now: int) -> str:
 def token_by_code(emu, tenant_name: str, form: dict):
     world = emu.world
     with world.lock:
-        tenant = world.tenant(tenant_name)
-        if tenant is None:
-            return tenant_not_found(tenant_name)
+        tenant, refusal = find_tenant(world, tenant_name)
+        if refusal is not None:
+            return refusal
         app = world.app(form.get("client_id", ""))
         if app is None:
             return app_not_found(form.get("client_id", ""), tenant)
