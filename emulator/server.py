@@ -1,132 +1,27 @@
 """The emulator's listeners: one HTTPS port (login, Graph, ARM, control) and one plain-HTTP port (IMDS), threaded.
 
-Faults and latency are injected here, per endpoint kind, before a request reaches its handler.
+Faults and latency (emulator/faults.py) are injected here, per endpoint kind, before a request reaches its service
+(emulator/routes.py).
 """
 import json
-import random
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
-from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from emulator import handlers, signin
+from emulator import signin, signin_code
+from emulator.faults import Faults, RequestLog
 from emulator.keys import Keys
-from emulator.world import World
+from emulator.protocol import Response
+from emulator.routes import classify, route
+from emulator.world import APP_ID, World
 
-
-class Response:
-    def __init__(self, status=200, body=b"", content_type="application/json; charset=utf-8", headers=None):
-        self.status, self.content_type, self.headers = status, content_type, dict(headers or {})
-        self.body = body if isinstance(body, bytes) else (
-            json.dumps(body).encode() if not isinstance(body, str) else body.encode())
-
-
-def classify(method: str, path: str) -> str:
-    """The endpoint kind a request counts under (and that faults are configured for)."""
-    if path.startswith("/_emulator/"):
-        return "control"
-    if path.startswith("/metadata/identity"):
-        return "imds"
-    if path.startswith("/v1.0/") or path.startswith("/beta/"):
-        return "graph"
-    if path.startswith("/subscriptions") or path.startswith("/providers"):
-        return "arm"
-    if path.startswith("/_issuers/"):
-        return "oidc_issuer"
-    if path.endswith("/oauth2/v2.0/token") or path.endswith("/oauth2/token"):
-        return "token"
-    if "adminconsent" in path:
-        return "consent"
-    if "openid-configuration" in path or "/discovery/" in path:
-        return "discovery"
-    return "other"
-
-
-class Faults:
-    """Per endpoint kind: latency (+jitter), a rate of 429/503, and deterministic next-N failures. A kind may be
-    scoped to one tenant as "kind:tenant" (e.g. "token:<home tenant id>", "discovery:<tenant>"): its settings apply
-    to that tenant's requests only, over the kind's own."""
-
-    def __init__(self, latency_ms=0, jitter_ms=0):
-        self.lock = threading.Lock()
-        self.default = {"latency_ms": latency_ms, "jitter_ms": jitter_ms}
-        self.by_kind: dict[str, dict] = {}
-
-    def configure(self, kinds: dict) -> None:
-        with self.lock:
-            for kind, spec in kinds.items():
-                self.by_kind.setdefault(kind, {}).update(spec)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.by_kind.clear()
-
-    def apply(self, kind: str, tenant: str | None = None) -> Response | None:
-        if kind == "control":
-            return None
-        scoped = f"{kind}:{tenant}" if tenant else None
-        with self.lock:
-            spec = {**self.default, **self.by_kind.get("all", {}), **self.by_kind.get(kind, {}),
-                    **self.by_kind.get(scoped, {})}
-            forced = None
-            # The next-N failures are counted where they were set: the tenant's own, else the kind's, else all's.
-            owner = next((k for k in (scoped, kind, "all") if self.by_kind.get(k, {}).get("fail_next")), None)
-            if owner is not None:
-                failing = self.by_kind[owner]
-                forced = int(failing.get("fail_status", 503))
-                spec["retry_after"] = failing.get("retry_after", spec.get("retry_after", 1))
-                failing["fail_next"] = int(failing["fail_next"]) - 1
-        delay = spec.get("latency_ms", 0) + random.uniform(0, spec.get("jitter_ms", 0))
-        if delay:
-            time.sleep(delay / 1000)
-        if forced is None:
-            roll = random.random()
-            if roll < spec.get("rate_429", 0):
-                forced = 429
-            elif roll < spec.get("rate_429", 0) + spec.get("rate_503", 0):
-                forced = 503
-        if forced is None:
-            return None
-        retry_after = str(spec.get("retry_after", 1))
-        if kind == "imds":
-            return Response(forced, {"error": "temporarily_unavailable" if forced != 410 else "gone",
-                                     "error_description": f"IMDS answered {forced}"}, headers={"Retry-After": retry_after})
-        if kind in ("token", "discovery"):
-            return Response(forced, handlers.entra_error_body("temporarily_unavailable", 0, "Service unavailable"),
-                            headers={"Retry-After": retry_after})
-        return Response(forced, {"error": {"code": "TooManyRequests" if forced == 429 else "ServiceUnavailable",
-                                           "message": f"Injected {forced}"}}, headers={"Retry-After": retry_after})
-
-
-class RequestLog:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.by_endpoint: Counter = Counter()
-        self.by_tenant: Counter = Counter()
-
-    def add(self, kind: str, tenant: str | None) -> None:
-        with self.lock:
-            self.by_endpoint[kind] += 1
-            if tenant:
-                self.by_tenant[tenant] += 1
-
-    def snapshot(self) -> dict:
-        with self.lock:
-            return {"total": sum(self.by_endpoint.values()), "by_endpoint": dict(self.by_endpoint),
-                    "by_tenant": dict(self.by_tenant)}
-
-    def reset(self) -> None:
-        with self.lock:
-            self.by_endpoint.clear()
-            self.by_tenant.clear()
-
-
-_GUID_PREFIX = re.compile(r"^/([^/]+)/")
+_FIRST_SEGMENT = re.compile(r"^/([^/]+)/")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -152,13 +47,13 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emulator
         tenant = None
         if kind != "control":
-            match = _GUID_PREFIX.match(path)
+            match = _FIRST_SEGMENT.match(path)
             tenant = match.group(1) if kind in ("token", "discovery", "consent") and match else None
             emu.log.add(kind, tenant)
         response = emu.faults.apply(kind, tenant)
         if response is None:
             try:
-                response = handlers.route(emu, method, path, query, body, self.headers, kind)
+                response = route(emu, method, path, query, body, self.headers, kind)
             except Exception as exc:  # an emulator bug must answer, not hang the client
                 response = Response(500, {"error": "emulator_error", "error_description": repr(exc)})
         self.send_response(response.status)
@@ -188,8 +83,6 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
     def handle_error(self, request, client_address):
-        import sys
-
         if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
             return  # a client went away (a killed worker, a test ending): not the emulator's problem
         super().handle_error(request, client_address)
@@ -202,7 +95,6 @@ class Emulator:
         self.state_dir = Path(state_dir)
         self.keys = Keys(self.state_dir)
         self.world = World(world, self.state_dir)
-        self.state = self.world  # in-process inspection
         self.faults = Faults(latency_ms, jitter_ms)
         self.log = RequestLog()
         self.skew_seconds = 0.0
@@ -226,8 +118,6 @@ class Emulator:
 
     @property
     def info(self) -> dict:
-        from emulator.world import APP_ID
-
         data = self.world.data
         app = self.world.app(APP_ID) or (data["apps"][0] if data["apps"] else {})
         mi = data["managed_identities"][0] if data["managed_identities"] else {}
@@ -277,7 +167,7 @@ class Emulator:
         self.log.reset()
         self.skew_seconds = 0.0
         self.fic_propagation_seconds = 0.0
-        signin.state_of(self).reset()
+        signin_code.state_of(self).reset()
         with self.mi_cache_lock:
             self.mi_cache.clear()
 

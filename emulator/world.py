@@ -170,10 +170,6 @@ class World:
             if saved.get("fingerprint") == self.fingerprint:
                 self.data = saved["world"]
 
-    @classmethod
-    def from_dict(cls, world: dict, state_dir=None) -> "World":
-        return cls(world, state_dir)
-
     def save(self) -> None:
         if self.state_path:
             tmp = self.state_path.with_suffix(".tmp")

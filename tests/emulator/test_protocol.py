@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 from emulator import world as demo
 
@@ -181,13 +182,15 @@ def test_arm_lists_only_subscriptions_with_a_role(emulator_http, emulator):
                                headers=headers).json()
     assert listed["value"] == []
     refused = emulator_http.get(f"{emulator.base_url}/subscriptions/e1000000-0000-4000-8000-000000000003",
-                                headers=headers)
+                                params={"api-version": "2022-12-01"}, headers=headers)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "AuthorizationFailed"
     emulator.control.add_role(tenant=demo.TAILSPIN, app_id=demo.APP_ID,
                               subscription_id="e1000000-0000-4000-8000-000000000003")
-    assert len(emulator_http.get(f"{emulator.base_url}/subscriptions", headers=headers).json()["value"]) == 1
+    listing = {"url": f"{emulator.base_url}/subscriptions", "params": {"api-version": "2022-12-01"},
+               "headers": headers}
+    assert len(emulator_http.get(**listing).json()["value"]) == 1
     emulator.control.remove_roles(tenant=demo.TAILSPIN, app_id=demo.APP_ID)
-    assert emulator_http.get(f"{emulator.base_url}/subscriptions", headers=headers).json()["value"] == []
+    assert emulator_http.get(**listing).json()["value"] == []
 
 
 def test_consent_revocation_and_request_log(emulator_http, emulator):
@@ -201,10 +204,13 @@ def test_consent_revocation_and_request_log(emulator_http, emulator):
 
 
 def test_faults_latency_and_retry_after(emulator_http, emulator):
-    emulator.control.faults(token={"fail_next": 1, "fail_status": 429, "retry_after": 7}, imds={"latency_ms": 150})
-    started = time.perf_counter()
+    emulator.control.faults(token={"fail_next": 1, "fail_status": 429, "retry_after": 7}, imds={"latency_ms": 1500})
+    with pytest.raises(requests.exceptions.ReadTimeout):  # the latency holds the answer back past the client's wait
+        emulator_http.get(f"{emulator.imds_url}/metadata/identity/oauth2/token", headers={"Metadata": "true"},
+                          params={"api-version": "2018-02-01", "resource": "api://AzureADTokenExchange",
+                                  "client_id": demo.MI_CLIENT_ID}, timeout=0.3)
+    emulator.control.faults(imds={"latency_ms": 0})
     mi = _mi(emulator_http, emulator).json()["access_token"]
-    assert time.perf_counter() - started >= 0.15
     throttled = _exchange(emulator_http, emulator, demo.FABRIKAM, mi)
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "7"
     assert _exchange(emulator_http, emulator, demo.FABRIKAM, mi).status_code == 200

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 import pytest
 
-from emulator import signin
+from emulator import signin_code
 from emulator.world import HOME, MI_CLIENT_ID, SIGNIN_APP_ID, WEB_MI_CLIENT_ID
 
 CALLBACK = "http://127.0.0.1:8000/signin/callback/"
@@ -117,7 +117,7 @@ def test_the_redirect_uri_must_match_the_authorize_request(emulator, emulator_ht
 def test_an_unknown_or_expired_code(emulator, emulator_http):
     assert _redeem(emulator, emulator_http, "not-a-code").json()["error_codes"] == [70000]
     code = _code(emulator, emulator_http)
-    signin.state_of(emulator).codes[code]["issued"] -= signin.CODE_SECONDS + 1
+    signin_code.state_of(emulator).codes[code]["issued"] -= signin_code.CODE_SECONDS + 1
     assert _redeem(emulator, emulator_http, code).json()["error_codes"] == [70008]
 
 
