@@ -132,6 +132,23 @@ def test_an_invalid_tenant_add_describes_the_field_by_its_help_and_its_error(ope
     assert page.find(id="id_domain_or_id_helptext") and page.find("ul", id="id_domain_or_id_error")
 
 
+def test_a_group_of_choices_is_a_fieldset_described_by_its_help_and_its_error():
+    from django import forms
+
+    class KindForm(forms.Form):
+        kind = forms.ChoiceField(choices=[("a", "A"), ("b", "B")], widget=forms.RadioSelect, help_text="Pick one.")
+        ok = forms.BooleanField(required=False)
+
+    form = KindForm({})
+    assert not form.is_valid()
+    page = Page("".join(render_to_string("_field.html", {"field": field}) for field in form))
+    (_, fieldset, _), = page.find("fieldset")
+    assert fieldset["aria-describedby"] == "id_kind_helptext id_kind_error" and "invalid" in fieldset["class"]
+    assert page.find("legend") and page.find("ul", id="id_kind_error") and page.find("small", id="id_kind_helptext")
+    (_, checkbox, ancestors), = page.find("input", name="ok")
+    assert ancestors[-1]["tag"] == "label" and "aria-invalid" not in checkbox  # a checkbox sits inside its label
+
+
 def test_form_errors_are_styled_to_stand_out():
     from django.conf import settings
 
