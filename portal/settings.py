@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.roles.context_processor",
                 "signin.views.context_processor",
+                "portal.context_processors.branding",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

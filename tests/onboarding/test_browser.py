@@ -75,7 +75,7 @@ def test_operator_onboards_a_tenant_and_the_customer_consents(browser, portal):
     operator.goto(f"{portal}/customers/")
     operator.click("text=Fabrikam Inc.")
     operator.click("text=fabrikam.example")
-    assert "Verified" in operator.inner_text("h2")
+    assert "Verified" in operator.inner_text("h1")
     operator.screenshot(path=str(SHOTS / "accept-5-tenant-verified.png"), full_page=True)
 
 
@@ -89,8 +89,8 @@ def test_the_customer_declines(browser, portal):
     customer.click("#cancel")
     customer.wait_for_selector("#landing[data-kind=declined]")
     customer.screenshot(path=str(SHOTS / "decline-3-landing.png"), full_page=True)
-    assert "Consent was declined" in customer.inner_text("h2")
+    assert "Consent was declined" in customer.inner_text("h1")
     operator.goto(f"{portal}/customers/")
     operator.click("text=Northwind Traders")
     operator.click("text=northwind.example")
-    assert "Declined" in operator.inner_text("h2")
+    assert "Declined" in operator.inner_text("h1")

@@ -106,7 +106,7 @@ def test_consent_landing_page_polls_under_the_csp_without_violations(chromium, l
     assert "Checking access" in watched.page.inner_text("#verification")
     watched.assert_clean("consent-landing")
     watched.visit(live_server.url + reverse("onboarding:consent-callback"), expect_status=400)
-    assert "recognise this link" in watched.page.inner_text("h2")
+    assert "recognise this link" in watched.page.inner_text("h1")
     # Chromium reports the page's own 400 status as a console error; nothing else may appear.
     watched.errors = [e for e in watched.errors if "status of 400" not in e]
     watched.assert_clean("consent-refused")
