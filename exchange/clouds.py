@@ -3,6 +3,7 @@
 Identity (issuer strings, audiences, resource URIs) always uses the cloud's real names; transport can be pointed at
 another base URL and CA (the emulator, in the demo and tests) through settings, with no other emulator-only path.
 """
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -58,3 +59,17 @@ CLOUD_CHOICES = [(cloud.key, cloud.name) for cloud in CLOUDS.values()]
 
 def cloud(key: str) -> Cloud:
     return CLOUDS[key]
+
+# Discovery's cloud_instance_name tells which national cloud a tenant belongs to (ENTRA_FACTS: Tenant discovery).
+INSTANCE_CLOUDS = {"microsoftonline.com": "global", "microsoftonline.us": "usgov", "partner.microsoftonline.cn": "china"}
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def is_guid(value: str) -> bool:
+    """A GUID in its dashed 36-character form, in either case."""
+    return bool(_GUID.fullmatch(value or ""))
+
+
+def consent_redirect_uri() -> str:
+    """Where Microsoft sends the customer's admin after consent (the portal's public consent callback)."""
+    return settings.PORTAL_PUBLIC_URL + "/consent/callback/"

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
+from exchange.models import TokenTest
 
 
 class Customer(models.Model):
@@ -27,7 +28,7 @@ class CustomerTenant(models.Model):
         INVITED = "invited", "Invited"
         CONSENT_RECEIVED = "consent_received", "Consent received"
         VERIFIED = "verified", "Verified"
-        NO_ROLE = "no_role", "Consented without role"
+        NO_ROLE = "no_role", TokenTest.Outcome.NO_ROLE.label
         FAILING = "failing", "Failing"
         DECLINED = "declined", "Declined"
         OFFBOARDED = "offboarded", "Offboarded"
@@ -70,14 +71,19 @@ class CustomerTenant(models.Model):
         return self.offboarded_at is None
 
     @property
+    def testing_ended(self) -> bool:
+        """Offboarded and the app's removal confirmed: never tested again."""
+        return self.offboarded_at is not None and self.removal_confirmed_at is not None
+
+    @property
     def status(self) -> str:
         """Derived from the lifecycle facts and the latest token test outcome, never typed in."""
         S = self.Status
         if self.offboarded_at:
             return S.OFFBOARDED
-        if self.last_outcome == "verified":
+        if self.last_outcome == TokenTest.Outcome.VERIFIED:
             return S.VERIFIED
-        if self.last_outcome == "no_role":
+        if self.last_outcome == TokenTest.Outcome.NO_ROLE:
             return S.NO_ROLE
         if self.declined_at and (not self.consent_received_at or self.declined_at > self.consent_received_at):
             return S.DECLINED

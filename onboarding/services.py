@@ -5,7 +5,6 @@ import hashlib
 import io
 import re
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -13,25 +12,18 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 
-from exchange.clouds import CLOUDS
+from exchange.clouds import CLOUDS, INSTANCE_CLOUDS, consent_redirect_uri, is_guid
 from exchange.entra import EntraUnavailable, TenantNotFound, tenant_discover
+from exchange.models import Sweep, TokenTest
+from exchange.services import sweep_start, token_test_start
 from onboarding.models import ConsentLink, Customer, CustomerTenant
+from onboarding.selectors import active_tenants
+from portal.ratelimit import RateLimitHit, rate_limit_hit
 from portal.services import Actor, audit_record
 
-# Discovery's cloud_instance_name tells which national cloud a tenant belongs to (ENTRA_FACTS: Tenant discovery).
-INSTANCE_CLOUDS = {"microsoftonline.com": "global", "microsoftonline.us": "usgov", "partner.microsoftonline.cn": "china"}
 DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value.strip()) == 36
 
 
 def customer_create(*, name: str, actor: Actor, contact_name: str = "", contact_email: str = "", notes: str = "",
@@ -45,21 +37,11 @@ def customer_create(*, name: str, actor: Actor, contact_name: str = "", contact_
     return customer
 
 
-def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
-    for key, value in fields.items():
-        setattr(customer, key, value)
-    customer.full_clean()
-    customer.save()
-    audit_record(action="customer.updated", actor=actor, target_type="customer", target_id=str(customer.pk),
-                 detail={"fields": sorted(fields)})
-    return customer
-
-
 def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor, cloud: str = "") -> CustomerTenant:
     """Resolve a verified domain or tenant id through OpenID discovery and add the tenant (raises ValidationError)."""
     value = (domain_or_id or "").strip().lower()
     cloud = cloud or home_app.cloud
-    if not (_is_guid(value) or DOMAIN.match(value)):
+    if not (is_guid(value) or DOMAIN.match(value)):
         raise ValidationError({"domain_or_id": "Enter a domain such as contoso.com, or a tenant id (a GUID)."})
     try:
         found = tenant_discover(cloud_key=cloud, domain_or_id=value)
@@ -77,7 +59,7 @@ def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor,
         raise ValidationError({"domain_or_id": f"This tenant ({found.tenant_id}) is already onboarded for "
                                                f"{existing.customer}."})
     tenant = CustomerTenant(customer=customer, tenant_id=found.tenant_id, cloud=cloud, region=found.region,
-                            primary_domain="" if _is_guid(value) else value, home_app=home_app)
+                            primary_domain="" if is_guid(value) else value, home_app=home_app)
     tenant.full_clean()
     try:
         with transaction.atomic():
@@ -92,10 +74,6 @@ def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor,
 
 def state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
-
-
-def consent_redirect_uri() -> str:
-    return settings.PORTAL_PUBLIC_URL + reverse("onboarding:consent-callback")
 
 
 def consent_url(*, tenant: CustomerTenant, state: str) -> str:
@@ -167,7 +145,7 @@ class CallbackResult:
     #           | consent_required | invalid_request | error | missing_state
     link: ConsentLink | None = None
     params: dict = field(default_factory=dict)
-    test = None
+    test: TokenTest | None = None  # the verification token test, once consent is accepted
 
     @property
     def status_code(self) -> int:
@@ -179,71 +157,103 @@ def _aadsts(description: str) -> str:
     return match.group(1) if match else ""
 
 
-def consent_callback_accept(*, query, ip: str | None) -> CallbackResult:
-    """Validate Microsoft's redirect; on success record the consent and start the verification token test."""
-    from exchange.services import token_test_start
+def _callback_audit(kind: str, *, params: dict, ip: str | None, link: ConsentLink | None = None, **detail) -> None:
+    audit_record(action=f"consent.{kind}", actor=Actor.customer(ip), target_type="consent_link",
+                 target_id=str(link.pk) if link else "", tenant_id=str(link.tenant.tenant_id) if link else "",
+                 detail={"params": params, **detail}, ip=ip)
 
-    params = sanitise_params(query)
-    actor = Actor.customer(ip)
-    # Whitespace around the value (a wrapped or pasted link) is dropped; otherwise the value must be exactly a state
-    # we issued: no looser lookup (no "first token that looks like ours"), and the value itself is never stored.
-    candidate = str(query.get("state") or "").strip()
-    well_formed = bool(STATE_FORMAT.fullmatch(candidate))
-    link = (ConsentLink.objects.select_related("tenant", "tenant__home_app").filter(state_hash=state_hash(candidate))
-            .first() if well_formed else None)
 
-    def audit(kind, link=None, **detail):
-        audit_record(action=f"consent.{kind}", actor=actor, target_type="consent_link",
-                     target_id=str(link.pk) if link else "", tenant_id=str(link.tenant.tenant_id) if link else "",
-                     detail={"params": params, **detail}, ip=ip)
+def _callback_link(candidate: str) -> ConsentLink | None:
+    """Lookup: the link whose state is exactly `candidate` (no looser lookup, no "first token that looks like ours";
+    the value itself is never stored)."""
+    if not STATE_FORMAT.fullmatch(candidate):
+        return None
+    return ConsentLink.objects.select_related("tenant", "tenant__home_app").filter(
+        state_hash=state_hash(candidate)).first()
 
+
+def _callback_refusal(*, candidate: str, link: ConsentLink | None, now) -> tuple[str, dict] | None:
+    """Refusal: why the callback is refused before its link is claimed, as (kind, audit detail); None if it is not."""
     if not candidate:
-        audit("missing_state")
-        return CallbackResult("missing_state", params=params)
+        return "missing_state", {}
     if link is None:
-        audit("unknown_state", **({} if well_formed else {"malformed": True}))
-        return CallbackResult("unknown_state", params=params)
-    now = timezone.now()
+        return "unknown_state", ({} if STATE_FORMAT.fullmatch(candidate) else {"malformed": True})
     for kind, refused in (("revoked", link.revoked_at is not None), ("replayed", link.used_at is not None),
                           ("expired", link.expires_at <= now)):
         if refused:
-            audit(kind, link)
-            return CallbackResult(kind, link=link, params=params)
-    # Claim the link: exactly one request can use a state, even two arriving at once.
+            return kind, {}
+    return None
+
+
+def _consent_error_kind(params: dict) -> tuple[str, str]:
+    """Microsoft's error redirect as (kind, AADSTS code)."""
+    code = _aadsts(params.get("error_description", ""))
+    kind = {"65004": "declined", "50020": "wrong_account"}.get(code) or (
+        "declined" if params["error"] == "access_denied" else
+        params["error"] if params["error"] in ("consent_required", "invalid_request") else "error")
+    return kind, code
+
+
+def _callback_record(*, link: ConsentLink, params: dict, ip: str | None, now) -> CallbackResult:
+    """Record: claim the link (exactly one request can use a state, even two arriving at once), then record what
+    Microsoft said; on consent, start the verification token test."""
+    def audit(kind, **detail):
+        _callback_audit(kind, params=params, ip=ip, link=link, **detail)
+
     with transaction.atomic():
         if not ConsentLink.objects.filter(pk=link.pk, used_at=None, revoked_at=None).update(used_at=now):
-            audit("replayed", link)
+            audit("replayed")
             return CallbackResult("replayed", link=link, params=params)
         link.used_at = now
         link.redirect_params = params
         tenant = link.tenant
         if params.get("error"):
-            code = _aadsts(params.get("error_description", ""))
-            kind = {"65004": "declined", "50020": "wrong_account"}.get(code) or (
-                "declined" if params["error"] == "access_denied" else
-                params["error"] if params["error"] in ("consent_required", "invalid_request") else "error")
+            kind, code = _consent_error_kind(params)
             link.outcome = ConsentLink.Outcome.DECLINED if kind == "declined" else ConsentLink.Outcome.ERROR
             link.save(update_fields=["used_at", "redirect_params", "outcome"])
             if kind == "declined":
                 CustomerTenant.objects.filter(pk=tenant.pk).update(declined_at=now)
-            audit(kind, link, aadsts=code)
+            audit(kind, aadsts=code)
             return CallbackResult(kind, link=link, params=params)
         returned = (params.get("tenant") or "").lower()
         if params.get("admin_consent", "").lower() != "true" or returned != str(tenant.tenant_id):
             link.outcome = ConsentLink.Outcome.TENANT_MISMATCH
             link.save(update_fields=["used_at", "redirect_params", "outcome"])
-            audit("tenant_mismatch", link, expected=str(tenant.tenant_id), returned=returned)
+            audit("tenant_mismatch", expected=str(tenant.tenant_id), returned=returned)
             return CallbackResult("tenant_mismatch", link=link, params=params)
         link.outcome = ConsentLink.Outcome.ACCEPTED
         CustomerTenant.objects.filter(pk=tenant.pk).update(consent_received_at=now)
-        audit("received", link)
+        audit("received")
         # The redirect is no proof (anyone can forge it): the exchange against the tenant is.
-        test = token_test_start(tenant=tenant, trigger="consent", actor=actor)
-        link.verification = test
+        link.verification = token_test_start(tenant=tenant, trigger=TokenTest.Trigger.CONSENT,
+                                             actor=Actor.customer(ip))
         link.save(update_fields=["used_at", "redirect_params", "outcome", "verification"])
-    result = CallbackResult("accepted", link=link, params=params)
-    result.test = test
-    return result
+    return CallbackResult("accepted", link=link, params=params, test=link.verification)
+
+
+def consent_callback_accept(*, query, ip: str | None) -> CallbackResult:
+    """Validate Microsoft's redirect: lookup → refusal → record. On success the consent is recorded and the
+    verification token test started."""
+    params = sanitise_params(query)
+    # Whitespace around the value (a wrapped or pasted link) is dropped; otherwise it must be exactly a state we issued.
+    candidate = str(query.get("state") or "").strip()
+    link = _callback_link(candidate)
+    now = timezone.now()
+    refusal = _callback_refusal(candidate=candidate, link=link, now=now)
+    if refusal is not None:
+        kind, detail = refusal
+        _callback_audit(kind, params=params, ip=ip, link=link, **detail)
+        return CallbackResult(kind, link=link, params=params)
+    return _callback_record(link=link, params=params, ip=ip, now=now)
+
+
+def consent_rate_limit_hit(*, ip: str | None) -> RateLimitHit:
+    """The consent landing page's requests per client address and minute (CONSENT_RATE_LIMIT); the first refusal of
+    a minute and address is audited, not every one."""
+    hit = rate_limit_hit(scope="consent", key=str(ip), limit=settings.CONSENT_RATE_LIMIT)
+    if hit.first_refusal:
+        audit_record(action="consent.rate_limited", actor=Actor.customer(ip), ip=ip)
+    return hit
 
 
 def tenant_offboard(*, tenant: CustomerTenant, actor: Actor) -> CustomerTenant:
@@ -256,6 +266,13 @@ def tenant_offboard(*, tenant: CustomerTenant, actor: Actor) -> CustomerTenant:
                      tenant_id=str(tenant.tenant_id))
     tenant.refresh_from_db()
     return tenant
+
+
+# --- token tests of tenants ----------------------------------------------------------------------------------------
+def sweep_all_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: float = 0.0) -> Sweep:
+    """A sweep of every active tenant (onboarding.selectors.active_tenants)."""
+    return sweep_start(tenant_pks=list(active_tenants().values_list("pk", flat=True)), trigger=trigger, actor=actor,
+                       started_by=started_by, jitter_seconds=jitter_seconds)
 
 
 # --- bulk onboarding ------------------------------------------------------------------------------------------------
@@ -320,7 +337,7 @@ def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]
             entered_problem = _bulk_problem(line, "domain_or_tenant_id", entered, MAX_ENTERED, "a domain or tenant id")
             problems += filter(None, [_bulk_problem(line, "customer", name, name_limit, "a customer name"),
                                       entered_problem])
-            if not entered_problem and not (_is_guid(entered) or DOMAIN.match(entered)):
+            if not entered_problem and not (is_guid(entered) or DOMAIN.match(entered)):
                 problems.append(f"Line {line}, column domain_or_tenant_id: “{_shown(entered)}” is neither a domain "
                                 "(such as contoso.com) nor a tenant id (a GUID).")
     except csv.Error as exc:

@@ -1,4 +1,4 @@
-"""Views of the portal shell: dashboard, audit trail and its export, staff sign-in and its locks, error pages."""
+"""Views of the portal shell: audit trail and its export, staff sign-in and its locks, error pages."""
 import csv
 import json
 from datetime import UTC, datetime, time
@@ -13,27 +13,12 @@ from django.shortcuts import redirect, render
 from portal import selectors
 from portal.forms import AuditFilterForm, LoginForm, LoginUnlockForm
 from portal.http import is_safe_next
-from portal.roles import can, staff_required
+from portal.roles import staff_required
 from portal.services import Actor, audit_checkpoint_write, audit_record, audit_refusal_record, client_ip, login_unlock
 
 AUDIT_PAGE_SIZE = 50
 EXPORT_FIELDS = ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "target_type", "target_id",
                  "tenant_id", "detail", "ip", "prev_hash", "hash"]
-
-
-def home(request):
-    if request.user.is_authenticated and not can(request.user, "view") and can(request.user, "audit"):
-        return redirect("portal:audit-list")
-    return redirect("portal:dashboard")
-
-
-@staff_required("view")
-def dashboard(request):
-    from portal.dashboard import dashboard_context  # the exchange/onboarding figures, kept out of this module
-
-    context = dashboard_context()
-    context["recent_events"] = selectors.audit_events()[:8]
-    return render(request, "portal/dashboard.html", context)
 
 
 def _audit_filters(request):

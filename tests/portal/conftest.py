@@ -26,7 +26,7 @@ def pages_world(make_tenant, make_staff):
     link, _ = consent_link_issue(tenant=make_tenant(), actor=Actor.system("test"))
     progress = reverse("onboarding:consent-progress", args=[signing.dumps(link.pk, salt=PROGRESS_SALT)])
     staff = [
-        reverse("portal:dashboard"), reverse("onboarding:customer-list"),
+        reverse("console:dashboard"), reverse("onboarding:customer-list"),
         reverse("onboarding:customer-detail", args=[tenant.customer.pk]), reverse("onboarding:customer-create"),
         reverse("onboarding:bulk-import"), reverse("onboarding:tenant-detail", args=[tenant.pk]),
         reverse("onboarding:tenant-offboard", args=[tenant.pk]), reverse("exchange:identities"),
