@@ -6,15 +6,16 @@ from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
+from exchange.models import Sweep, TokenTest
+from onboarding.services import consent_link_issue
+from onboarding.views import PROGRESS_SALT
+from portal.services import Actor
+
 
 @pytest.fixture
 def pages_world(make_tenant, make_staff):
     """A tenant with a verified and a failed token test (the dashboard draws its chart), a sweep, and a consent link
     waiting for its verification; the URLs of the pages that show them."""
-    from exchange.models import Sweep, TokenTest
-    from onboarding.services import consent_link_issue
-    from onboarding.views import PROGRESS_SALT
-    from portal.services import Actor
 
     tenant = make_tenant()
     now = timezone.now()
