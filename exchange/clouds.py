@@ -3,12 +3,10 @@
 Identity (issuer strings, audiences, resource URIs) always uses the cloud's real names; transport can be pointed at
 another base URL and CA (the emulator, in the demo and tests) through settings, with no other emulator-only path.
 """
-import re
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-
-TOKEN_EXCHANGE_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"  # aud of a managed-identity token for the exchange
 
 
 @dataclass(frozen=True)
@@ -56,20 +54,25 @@ CLOUDS = {
 }
 CLOUD_CHOICES = [(cloud.key, cloud.name) for cloud in CLOUDS.values()]
 
-
-def cloud(key: str) -> Cloud:
-    return CLOUDS[key]
-
-# Discovery's cloud_instance_name tells which national cloud a tenant belongs to (ENTRA_FACTS: Tenant discovery).
+# The cloud of a tenant, from the cloud_instance_name its OpenID discovery document names.
 INSTANCE_CLOUDS = {"microsoftonline.com": "global", "microsoftonline.us": "usgov", "partner.microsoftonline.cn": "china"}
-_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-
-
-def is_guid(value: str) -> bool:
-    """A GUID in its dashed 36-character form, in either case."""
-    return bool(_GUID.fullmatch(value or ""))
+# Where Microsoft sends a customer's administrator after admin consent: the portal's public callback (the home app
+# must list it as a redirect URI; the lint checks that).
+CONSENT_CALLBACK_PATH = "/consent/callback/"
 
 
 def consent_redirect_uri() -> str:
-    """Where Microsoft sends the customer's admin after consent (the portal's public consent callback)."""
-    return settings.PORTAL_PUBLIC_URL + "/consent/callback/"
+    return settings.PORTAL_PUBLIC_URL + CONSENT_CALLBACK_PATH
+
+
+GUID_LENGTH = 36  # 8-4-4-4-12 hex digits and hyphens
+
+
+def is_guid(value) -> bool:
+    """A GUID in its hyphenated 36-character form, in either case (tenant, client and object ids)."""
+    text = str(value)
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == GUID_LENGTH

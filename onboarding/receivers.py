@@ -1,17 +1,14 @@
-"""Onboarding's receivers of exchange's signals: a tenant's health follows its token tests' outcomes."""
+"""Receivers of onboarding: what other apps' events mean for customers' tenants."""
 from django.db.models import F
 from django.db.models.functions import Coalesce
-from django.dispatch import receiver
 
 from exchange.models import TokenTest
-from exchange.signals import tenants_tested
 from onboarding.models import CustomerTenant
 
 
-@receiver(tenants_tested, sender=TokenTest)
 def tenant_health_update(sender, *, tenant_pks: list[int], outcome: str, at, **kwargs) -> None:
-    """Tenant health, derived from the outcome: last success, consecutive failures, failing since; an offboarded
-    tenant's removal is confirmed by "not consented"."""
+    """Tenant health, derived from a token test's outcome (exchange.signals.tenants_tested): last success,
+    consecutive failures, failing since; an offboarded tenant's removal is confirmed by "not consented"."""
     tenants = CustomerTenant.objects.filter(pk__in=tenant_pks)
     fields = {"last_tested_at": at, "last_outcome": outcome}
     if outcome == TokenTest.Outcome.VERIFIED:

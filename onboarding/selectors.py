@@ -7,7 +7,7 @@ from exchange.models import TokenTest
 from onboarding.models import ConsentLink, Customer, CustomerTenant
 from portal.models import AuditEvent
 
-FAILING_TENANTS_SHOWN = 10
+ATTENTION_SHOWN = 10
 
 
 def customers(*, search: str = "") -> QuerySet[Customer]:
@@ -37,7 +37,7 @@ def tenant_health() -> dict:
         "tenants_no_role": by_outcome.get(TokenTest.Outcome.NO_ROLE, 0),
         "tenants_failing": failing.exclude(last_outcome=TokenTest.Outcome.NO_ROLE).count(),
         "tenants_untested": by_outcome.get("", 0),
-        "failing_tenants": list(failing.select_related("customer").order_by("failing_since")[:FAILING_TENANTS_SHOWN]),
+        "failing_tenants": list(failing.select_related("customer").order_by("failing_since")[:ATTENTION_SHOWN]),
     }
 
 
