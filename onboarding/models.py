@@ -99,6 +99,35 @@ class CustomerTenant(models.Model):
     def status_label(self) -> str:
         return self.Status(self.status).label
 
+    @property
+    def status_colour(self) -> str:
+        """The badge colour of the status (portal.css: ok, warn, bad, muted)."""
+        return STATUS_COLOURS[self.status]
+
+
+_S = CustomerTenant.Status
+STATUS_COLOURS = {_S.DRAFT: "muted", _S.INVITED: "warn", _S.CONSENT_RECEIVED: "warn", _S.VERIFIED: "ok",
+                  _S.NO_ROLE: "warn", _S.FAILING: "bad", _S.DECLINED: "bad", _S.OFFBOARDED: "muted"}
+
+
+class ConsentCallbackKind(models.TextChoices):
+    """What the consent landing page tells the customer (onboarding.services.consent_callback_accept, the views)."""
+
+    ACCEPTED = "accepted", "Consent received"
+    DECLINED = "declined", "Declined"
+    WRONG_ACCOUNT = "wrong_account", "Signed in with an account of another tenant"
+    CONSENT_REQUIRED = "consent_required", "Consent required"
+    INVALID_REQUEST = "invalid_request", "Invalid request"
+    ERROR = "error", "Error from Microsoft"
+    TENANT_MISMATCH = "tenant_mismatch", "Consent from another tenant"
+    MISSING_STATE = "missing_state", "No state"
+    UNKNOWN_STATE = "unknown_state", "Unknown state"
+    REVOKED = "revoked", "Link revoked"
+    REPLAYED = "replayed", "Link already used"
+    EXPIRED = "expired", "Link expired"
+    RATE_LIMITED = "rate_limited", "Too many requests"
+    PROGRESS_EXPIRED = "progress_expired", "Progress page expired"
+
 
 class ConsentLink(models.Model):
     """A tenant-specific admin-consent URL; only the SHA-256 of its `state` is stored."""

@@ -18,7 +18,7 @@ from exchange.clouds import CLOUDS, INSTANCE_CLOUDS, consent_redirect_uri, is_gu
 from exchange.entra import EntraUnavailable, TenantNotFound, tenant_discover
 from exchange.models import Sweep, TokenTest
 from exchange.services import sweep_start, token_test_start
-from onboarding.models import ConsentLink, Customer, CustomerTenant
+from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant
 from onboarding.selectors import active_tenants
 from portal.ratelimit import RateLimitHit, rate_limit_hit
 from portal.services import Actor, audit_record
@@ -139,17 +139,21 @@ def sanitise_params(query) -> dict:
     return clean
 
 
+K = ConsentCallbackKind
+ANSWERED_KINDS = (K.ACCEPTED, K.DECLINED, K.WRONG_ACCOUNT, K.CONSENT_REQUIRED)  # 200: Microsoft answered; else 400
+AADSTS_KINDS = {"65004": K.DECLINED, "50020": K.WRONG_ACCOUNT}  # AADSTS codes with a page of their own
+
+
 @dataclass
 class CallbackResult:
-    kind: str  # accepted | unknown_state | expired | replayed | revoked | tenant_mismatch | declined | wrong_account
-    #           | consent_required | invalid_request | error | missing_state
+    kind: ConsentCallbackKind
     link: ConsentLink | None = None
     params: dict = field(default_factory=dict)
     test: TokenTest | None = None  # the verification token test, once consent is accepted
 
     @property
     def status_code(self) -> int:
-        return 200 if self.kind in ("accepted", "declined", "wrong_account", "consent_required") else 400
+        return 200 if self.kind in ANSWERED_KINDS else 400
 
 
 def _aadsts(description: str) -> str:
@@ -172,25 +176,25 @@ def _callback_link(candidate: str) -> ConsentLink | None:
         state_hash=state_hash(candidate)).first()
 
 
-def _callback_refusal(*, candidate: str, link: ConsentLink | None, now) -> tuple[str, dict] | None:
+def _callback_refusal(*, candidate: str, link: ConsentLink | None, now) -> tuple[ConsentCallbackKind, dict] | None:
     """Refusal: why the callback is refused before its link is claimed, as (kind, audit detail); None if it is not."""
     if not candidate:
-        return "missing_state", {}
+        return K.MISSING_STATE, {}
     if link is None:
-        return "unknown_state", ({} if STATE_FORMAT.fullmatch(candidate) else {"malformed": True})
-    for kind, refused in (("revoked", link.revoked_at is not None), ("replayed", link.used_at is not None),
-                          ("expired", link.expires_at <= now)):
+        return K.UNKNOWN_STATE, ({} if STATE_FORMAT.fullmatch(candidate) else {"malformed": True})
+    for kind, refused in ((K.REVOKED, link.revoked_at is not None), (K.REPLAYED, link.used_at is not None),
+                          (K.EXPIRED, link.expires_at <= now)):
         if refused:
             return kind, {}
     return None
 
 
-def _consent_error_kind(params: dict) -> tuple[str, str]:
+def _consent_error_kind(params: dict) -> tuple[ConsentCallbackKind, str]:
     """Microsoft's error redirect as (kind, AADSTS code)."""
     code = _aadsts(params.get("error_description", ""))
-    kind = {"65004": "declined", "50020": "wrong_account"}.get(code) or (
-        "declined" if params["error"] == "access_denied" else
-        params["error"] if params["error"] in ("consent_required", "invalid_request") else "error")
+    kind = AADSTS_KINDS.get(code) or (
+        K.DECLINED if params["error"] == "access_denied" else
+        K(params["error"]) if params["error"] in (K.CONSENT_REQUIRED, K.INVALID_REQUEST) else K.ERROR)
     return kind, code
 
 
@@ -202,16 +206,16 @@ def _callback_record(*, link: ConsentLink, params: dict, ip: str | None, now) ->
 
     with transaction.atomic():
         if not ConsentLink.objects.filter(pk=link.pk, used_at=None, revoked_at=None).update(used_at=now):
-            audit("replayed")
-            return CallbackResult("replayed", link=link, params=params)
+            audit(K.REPLAYED)
+            return CallbackResult(K.REPLAYED, link=link, params=params)
         link.used_at = now
         link.redirect_params = params
         tenant = link.tenant
         if params.get("error"):
             kind, code = _consent_error_kind(params)
-            link.outcome = ConsentLink.Outcome.DECLINED if kind == "declined" else ConsentLink.Outcome.ERROR
+            link.outcome = ConsentLink.Outcome.DECLINED if kind == K.DECLINED else ConsentLink.Outcome.ERROR
             link.save(update_fields=["used_at", "redirect_params", "outcome"])
-            if kind == "declined":
+            if kind == K.DECLINED:
                 CustomerTenant.objects.filter(pk=tenant.pk).update(declined_at=now)
             audit(kind, aadsts=code)
             return CallbackResult(kind, link=link, params=params)
@@ -219,8 +223,8 @@ def _callback_record(*, link: ConsentLink, params: dict, ip: str | None, now) ->
         if params.get("admin_consent", "").lower() != "true" or returned != str(tenant.tenant_id):
             link.outcome = ConsentLink.Outcome.TENANT_MISMATCH
             link.save(update_fields=["used_at", "redirect_params", "outcome"])
-            audit("tenant_mismatch", expected=str(tenant.tenant_id), returned=returned)
-            return CallbackResult("tenant_mismatch", link=link, params=params)
+            audit(K.TENANT_MISMATCH, expected=str(tenant.tenant_id), returned=returned)
+            return CallbackResult(K.TENANT_MISMATCH, link=link, params=params)
         link.outcome = ConsentLink.Outcome.ACCEPTED
         CustomerTenant.objects.filter(pk=tenant.pk).update(consent_received_at=now)
         audit("received")
@@ -228,7 +232,7 @@ def _callback_record(*, link: ConsentLink, params: dict, ip: str | None, now) ->
         link.verification = token_test_start(tenant=tenant, trigger=TokenTest.Trigger.CONSENT,
                                              actor=Actor.customer(ip))
         link.save(update_fields=["used_at", "redirect_params", "outcome", "verification"])
-    return CallbackResult("accepted", link=link, params=params, test=link.verification)
+    return CallbackResult(K.ACCEPTED, link=link, params=params, test=link.verification)
 
 
 def consent_callback_accept(*, query, ip: str | None) -> CallbackResult:

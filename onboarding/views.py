@@ -15,7 +15,7 @@ from exchange.models import HomeApp, Sweep, TokenTest
 from exchange.services import token_test_start
 from onboarding import selectors, services
 from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
-from onboarding.models import Customer, CustomerTenant
+from onboarding.models import ConsentCallbackKind, Customer, CustomerTenant
 from portal.htmx import render_page
 from portal.http import safe_next
 from portal.roles import staff_required
@@ -185,13 +185,13 @@ def consent_callback(request):
     hit = services.consent_rate_limit_hit(ip=ip)
     if hit.refused:
         response = render(request, "onboarding/consent_landing.html",
-                          {**_brand(), "kind": "rate_limited", "params": {}}, status=429)
+                          {**_brand(), "kind": ConsentCallbackKind.RATE_LIMITED, "params": {}}, status=429)
         response["Retry-After"] = str(hit.retry_after)
         return response
     result = services.consent_callback_accept(query=request.GET, ip=ip)
     context = {**_brand(), "kind": result.kind, "params": result.params, "link": result.link,
                "tenant": result.link.tenant if result.link else None}
-    if result.kind == "accepted":
+    if result.kind == ConsentCallbackKind.ACCEPTED:
         context["progress_token"] = signing.dumps(result.link.pk, salt=PROGRESS_SALT)
         context["test"] = result.test
     return render(request, "onboarding/consent_landing.html", context, status=result.status_code)
@@ -204,11 +204,11 @@ def consent_progress(request, token):
     try:
         link_id = signing.loads(token, salt=PROGRESS_SALT, max_age=PROGRESS_TOKEN_MAX_AGE)
     except signing.BadSignature:
-        return render(request, "onboarding/consent_landing.html", {**_brand(), "kind": "progress_expired",
+        return render(request, "onboarding/consent_landing.html", {**_brand(), "kind": ConsentCallbackKind.PROGRESS_EXPIRED,
                                                                    "params": {}}, status=404)
     link = get_object_or_404(services.ConsentLink.objects.select_related("verification", "tenant"), pk=link_id)
     test = link.verification
     context = {**_brand(), "test": test, "progress_token": token, "diagnosis": diagnose(test) if test else None,
-               "tenant": link.tenant, "kind": "accepted", "params": {}}
+               "tenant": link.tenant, "kind": ConsentCallbackKind.ACCEPTED, "params": {}}
     return render_page(request, "onboarding/consent_landing.html", context, fragment="progress",
                        stop_polling=test is None or test.finished)
