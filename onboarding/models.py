@@ -110,25 +110,6 @@ STATUS_COLOURS = {_S.DRAFT: "muted", _S.INVITED: "warn", _S.CONSENT_RECEIVED: "w
                   _S.NO_ROLE: "warn", _S.FAILING: "bad", _S.DECLINED: "bad", _S.OFFBOARDED: "muted"}
 
 
-class ConsentCallbackKind(models.TextChoices):
-    """What the consent landing page tells the customer (onboarding.services.consent_callback_accept, the views)."""
-
-    ACCEPTED = "accepted", "Consent received"
-    DECLINED = "declined", "Declined"
-    WRONG_ACCOUNT = "wrong_account", "Signed in with an account of another tenant"
-    CONSENT_REQUIRED = "consent_required", "Consent required"
-    INVALID_REQUEST = "invalid_request", "Invalid request"
-    ERROR = "error", "Error from Microsoft"
-    TENANT_MISMATCH = "tenant_mismatch", "Consent from another tenant"
-    MISSING_STATE = "missing_state", "No state"
-    UNKNOWN_STATE = "unknown_state", "Unknown state"
-    REVOKED = "revoked", "Link revoked"
-    REPLAYED = "replayed", "Link already used"
-    EXPIRED = "expired", "Link expired"
-    RATE_LIMITED = "rate_limited", "Too many requests"
-    PROGRESS_EXPIRED = "progress_expired", "Progress page expired"
-
-
 class ConsentLink(models.Model):
     """A tenant-specific admin-consent URL; only the SHA-256 of its `state` is stored."""
 
@@ -161,3 +142,22 @@ class ConsentLink(models.Model):
     @property
     def usable(self) -> bool:
         return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ConsentCallbackKind(models.TextChoices):
+    """What the consent landing page tells the customer (onboarding.services.consent_callback_accept, the views)."""
+
+    ACCEPTED = "accepted", ConsentLink.Outcome.ACCEPTED.label
+    DECLINED = "declined", ConsentLink.Outcome.DECLINED.label
+    WRONG_ACCOUNT = "wrong_account", "Signed in with an account of another tenant"
+    CONSENT_REQUIRED = "consent_required", "Consent required"
+    INVALID_REQUEST = "invalid_request", "Invalid request"
+    ERROR = "error", ConsentLink.Outcome.ERROR.label
+    TENANT_MISMATCH = "tenant_mismatch", ConsentLink.Outcome.TENANT_MISMATCH.label
+    MISSING_STATE = "missing_state", "No state"
+    UNKNOWN_STATE = "unknown_state", "Unknown state"
+    REVOKED = "revoked", ConsentLink.Outcome.REVOKED.label
+    REPLAYED = "replayed", "Link already used"
+    EXPIRED = "expired", "Link expired"
+    RATE_LIMITED = "rate_limited", "Too many requests"
+    PROGRESS_EXPIRED = "progress_expired", "Progress page expired"
