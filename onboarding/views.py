@@ -13,9 +13,9 @@ from exchange.clouds import consent_redirect_uri
 from exchange.diagnosis import diagnose
 from exchange.models import HomeApp, Sweep, TokenTest
 from exchange.services import token_test_start
-from onboarding import selectors, services
+from onboarding import bulk, consent, selectors, services
 from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
-from onboarding.models import ConsentCallbackKind, Customer, CustomerTenant
+from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant
 from portal.htmx import render_page
 from portal.http import safe_next
 from portal.roles import staff_required
@@ -163,7 +163,7 @@ def bulk_import(request):
         # Read at most one byte over the limit: the service refuses the file (and audits it) without reading more.
         data = form.cleaned_data["file"].read(settings.BULK_IMPORT_MAX_BYTES + 1)
         try:
-            rows = services.bulk_import(data=data, home_app=form.cleaned_data["home_app"],
+            rows = bulk.bulk_import(data=data, home_app=form.cleaned_data["home_app"],
                                         actor=Actor.staff(request.user), created_by=request.user)
         except ValidationError as exc:
             problems = exc.messages
@@ -182,13 +182,13 @@ def _brand():
 @require_GET
 def consent_callback(request):
     ip = client_ip(request)
-    hit = services.consent_rate_limit_hit(ip=ip)
+    hit = consent.consent_rate_limit_hit(ip=ip)
     if hit.refused:
         response = render(request, "onboarding/consent_landing.html",
                           {**_brand(), "kind": ConsentCallbackKind.RATE_LIMITED, "params": {}}, status=429)
         response["Retry-After"] = str(hit.retry_after)
         return response
-    result = services.consent_callback_accept(query=request.GET, ip=ip)
+    result = consent.consent_callback_accept(query=request.GET, ip=ip)
     context = {**_brand(), "kind": result.kind, "params": result.params, "link": result.link,
                "tenant": result.link.tenant if result.link else None}
     if result.kind == ConsentCallbackKind.ACCEPTED:
@@ -206,7 +206,7 @@ def consent_progress(request, token):
     except signing.BadSignature:
         return render(request, "onboarding/consent_landing.html", {**_brand(), "kind": ConsentCallbackKind.PROGRESS_EXPIRED,
                                                                    "params": {}}, status=404)
-    link = get_object_or_404(services.ConsentLink.objects.select_related("verification", "tenant"), pk=link_id)
+    link = get_object_or_404(ConsentLink.objects.select_related("verification", "tenant"), pk=link_id)
     test = link.verification
     context = {**_brand(), "test": test, "progress_token": token, "diagnosis": diagnose(test) if test else None,
                "tenant": link.tenant, "kind": ConsentCallbackKind.ACCEPTED, "params": {}}
