@@ -25,8 +25,10 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	DJANGO_DEBUG=1 CELERY_FS_DIR=var/test-celery $(BIN)/pytest $(PYTEST_ARGS)
 
+# ruff, then the import contracts in pyproject.toml (the layering of the apps; the emulator imports none of them).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python bench/sweep.py

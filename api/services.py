@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import jwt
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from api.models import IdempotencyKey, IdentityProvider, PortalToken
 from exchange import issuer_keys
 from portal.models import AuditEvent
+from portal.ratelimit import rate_limit_hit as portal_rate_limit_hit
 from portal.services import Actor, audit_record
 
 TOKEN_PREFIX = "kpt_"
@@ -251,20 +251,12 @@ def identity_provider_delete(*, provider: IdentityProvider, actor: Actor) -> Non
 def rate_limit_hit(*, key: str, limit: int, actor: Actor, ip: str | None = None) -> int | None:
     """Count one request against `key` in the shared cache for the current minute. Returns the seconds to wait when
     over `limit` (the first refusal of a minute is audited), else None."""
-    now = time.time()
-    minute = int(now // 60)
-    cache_key = f"api-rl:{key}:{minute}"
-    cache.add(cache_key, 0, timeout=120)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # evicted between add and incr
-        cache.set(cache_key, 1, timeout=120)
-        count = 1
-    if count <= limit:
+    hit = portal_rate_limit_hit(scope="api", key=key, limit=limit)
+    if not hit.refused:
         return None
-    if count == limit + 1:
+    if hit.first_refusal:
         audit_record(action="api.rate_limited", actor=actor, detail={"limit_per_minute": limit}, ip=ip)
-    return max(1, int(60 - now % 60))
+    return hit.retry_after
 
 
 # --- idempotency -----------------------------------------------------------------------------------------------------

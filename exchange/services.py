@@ -24,6 +24,7 @@ from exchange.breaker import Outage, breaker_observe, endpoints_degraded, outage
 from exchange.diagnosis import diagnose_code
 from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
 from exchange.selectors import fic_recently_created, worker_identity
+from exchange.signals import tenants_tested
 from portal.services import Actor, audit_record, audit_record_many
 
 logger = logging.getLogger(__name__)
@@ -466,7 +467,7 @@ def _finish(items: list[tuple[TokenTest, str, dict | None]], *, owner: str | Non
                                                         finished_at=now, not_before=None, error=json.loads(error),
                                                         lease_owner="", lease_expires_at=None)
         for outcome, pks in tenants.items():
-            _tenants_tested(pks, outcome, now)
+            tenants_tested.send(sender=TokenTest, tenant_pks=pks, outcome=outcome, at=now)
         # The trail records what changed: every test someone asked for, and a swept tenant only when its outcome
         # differs from the last one (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000).
         audit_record_many([
@@ -478,22 +479,6 @@ def _finish(items: list[tuple[TokenTest, str, dict | None]], *, owner: str | Non
         for sweep_id, (succeeded, failed) in sweeps.items():  # last: "sweep.finished" follows its tests' events
             _sweep_counted(sweep_id, succeeded, failed, now)
     return statuses
-
-
-def _tenants_tested(pks: list[int], outcome: str, now) -> None:
-    """Tenant health, derived from the outcome: last success, consecutive failures, failing since."""
-    tenants = TokenTest.tenant.field.related_model.objects.filter(pk__in=pks)
-    fields = {"last_tested_at": now, "last_outcome": outcome}
-    if outcome == TokenTest.Outcome.VERIFIED:
-        fields.update(last_success_at=now, failing_since=None, consecutive_failures=0,
-                      verified_at=Coalesce(F("verified_at"), now))
-    else:
-        fields.update(consecutive_failures=F("consecutive_failures") + 1,
-                      failing_since=Coalesce(F("failing_since"), now))
-    if outcome == TokenTest.Outcome.NOT_CONSENTED:  # an offboarded tenant's removal is now confirmed
-        tenants.filter(offboarded_at__isnull=False).update(
-            removal_confirmed_at=Coalesce(F("removal_confirmed_at"), now))
-    tenants.update(**fields)
 
 
 def _sweep_counted(sweep_id: int, succeeded: int, failed: int, now) -> None:
@@ -544,18 +529,11 @@ def token_tests_reap(*, now=None) -> dict:
     return {"requeued": len(requeue), "failed": failed, "resent": len(lost)}
 
 
-def active_tenants():
-    from onboarding.models import CustomerTenant
-
-    # Tenants worth testing: not offboarded, and consent has at least been received (or a test ran before).
-    return CustomerTenant.objects.filter(offboarded_at=None).filter(
-        Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False) | Q(last_tested_at__isnull=False))
-
-
-def sweep_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: float = 0.0) -> Sweep:
-    """Fan out one token test per active tenant, counted on a Sweep."""
+def sweep_start(*, tenant_pks: list[int], trigger: str, actor: Actor, started_by=None,
+                jitter_seconds: float = 0.0) -> Sweep:
+    """Fan out one token test per tenant the caller names, counted on a Sweep."""
     with transaction.atomic():
-        tenants = list(active_tenants().values_list("pk", flat=True))
+        tenants = list(tenant_pks)
         sweep = Sweep.objects.create(trigger=trigger, started_by=started_by, total=len(tenants),
                                      finished_at=timezone.now() if not tenants else None)
         test_trigger = TokenTest.Trigger.SWEEP if trigger == Sweep.Trigger.MANUAL else TokenTest.Trigger.SCHEDULE

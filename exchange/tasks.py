@@ -1,9 +1,7 @@
 """Celery tasks of exchange: thin wrappers that pass ids (never tokens) to services."""
 from celery import shared_task
-from django.conf import settings
 
 from exchange import services
-from exchange.models import Sweep
 from portal.services import Actor
 
 
@@ -16,12 +14,6 @@ def token_test_run(test_id: int) -> None:
 @shared_task(name="exchange.token_tests_run", acks_late=True)
 def token_tests_run(test_ids: list[int]) -> None:
     services.token_tests_execute_and_requeue(test_ids=test_ids)
-
-
-@shared_task(name="exchange.sweep_scheduled", acks_late=True)
-def sweep_scheduled() -> None:
-    services.sweep_start(trigger=Sweep.Trigger.SCHEDULE, actor=Actor.system("beat"),
-                         jitter_seconds=settings.SWEEP_JITTER_SECONDS)
 
 
 @shared_task(name="exchange.token_tests_reap", acks_late=True)

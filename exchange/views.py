@@ -13,7 +13,6 @@ from exchange import selectors, services
 from exchange.diagnosis import CONSENT, HOME_APP, INVENTORY, TENANT, WORKER, diagnose
 from exchange.entra import oidc_discovery_problem_cached
 from exchange.models import Sweep, TokenTest
-from portal.http import safe_next
 from portal.roles import staff_required
 from portal.services import Actor, audit_record
 
@@ -86,42 +85,6 @@ def tokentest_detail(request, pk):
     return render(request, "exchange/tokentest_detail.html", context)
 
 
-@staff_required("operate")
-@require_POST
-def tenant_test_now(request, pk):
-    from onboarding.models import CustomerTenant
-
-    tenant = get_object_or_404(CustomerTenant, pk=pk)
-    if tenant.offboarded_at and tenant.removal_confirmed_at:
-        # Offboarded tenants are tested only to confirm the customer removed the app; after that, never again.
-        messages.error(request, f"{tenant} is offboarded and the app's removal is confirmed: it is not tested.")
-        return redirect(safe_next(request, request.POST.get("next"), "exchange:tokentest-list"))
-    running = selectors.tenant_running_test(tenant)
-    if running:
-        messages.info(request, f"A token test for {tenant} is already {running.get_status_display().lower()}.")
-        return redirect("exchange:tokentest-detail", pk=running.pk)
-    test = services.token_test_start(tenant=tenant, trigger=TokenTest.Trigger.MANUAL, actor=Actor.staff(request.user),
-                                     requested_by=request.user)
-    messages.success(request, f"Token test queued for {tenant}.")
-    return redirect("exchange:tokentest-detail", pk=test.pk)
-
-
-@staff_required("operate")
-@require_POST
-def sweep_start(request):
-    running = Sweep.objects.filter(finished_at=None).first()
-    if running:
-        messages.info(request, "A sweep is already running.")
-        return redirect("exchange:sweep-detail", pk=running.pk)
-    sweep = services.sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
-                                 started_by=request.user)
-    if sweep.total == 0:
-        messages.warning(request, "No tenant to test yet: tenants are tested once their consent was received.")
-    else:
-        messages.success(request, f"Testing {sweep.total} tenants.")
-    return redirect("exchange:sweep-detail", pk=sweep.pk)
-
-
 @staff_required("view")
 def sweep_detail(request, pk):
     sweep = get_object_or_404(Sweep.objects.select_related("started_by"), pk=pk)
@@ -136,9 +99,9 @@ def sweep_detail(request, pk):
 # --- identities & credentials ---------------------------------------------------------------------------------------
 @staff_required("view")
 def identities(request):
+    from exchange.clouds import consent_redirect_uri
     from exchange.lint import lint_app, worst
     from exchange.models import HomeApp, ManagedIdentity
-    from onboarding.services import consent_redirect_uri
 
     identities = list(ManagedIdentity.objects.all())
     apps = []

@@ -14,30 +14,30 @@ class CustomerForm(forms.ModelForm):
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
 
 
-class TenantAddForm(forms.Form):
+class HomeAppChoiceForm(forms.Form):
+    """A form with a `home_app` choice, preset when there is only one home app."""
+
+    home_app = forms.ModelChoiceField(queryset=HomeApp.objects.all(), label="Home app")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        apps = list(HomeApp.objects.all()[:2])
+        if len(apps) == 1:
+            self.fields["home_app"].initial = apps[0]
+
+
+class TenantAddForm(HomeAppChoiceForm):
+    field_order = ["domain_or_id", "home_app", "cloud"]
     domain_or_id = forms.CharField(
         label="Domain or tenant id", max_length=255,
         help_text="A verified domain of the customer's tenant (e.g. fabrikam.com) — or its tenant id if you have it.",
         widget=forms.TextInput(attrs={"placeholder": "fabrikam.com"}))
-    home_app = forms.ModelChoiceField(queryset=HomeApp.objects.all(), label="Home app")
     cloud = forms.ChoiceField(choices=[("", "Same as the home app"), *CLOUD_CHOICES], required=False)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        apps = HomeApp.objects.all()
-        if apps.count() == 1:
-            self.fields["home_app"].initial = apps.first()
 
-
-class BulkImportForm(forms.Form):
+class BulkImportForm(HomeAppChoiceForm):
+    field_order = ["file", "home_app"]
     # An empty file is the service's to refuse (and audit), like any other refused file.
     file = forms.FileField(allow_empty_file=True, help_text=(
         f"CSV with a header row: customer,domain_or_tenant_id (at most {settings.BULK_IMPORT_MAX_ROWS} rows, "
         f"{settings.BULK_IMPORT_MAX_BYTES // 1024:,} KiB). The whole file is checked before anything is created."))
-    home_app = forms.ModelChoiceField(queryset=HomeApp.objects.all())
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        apps = HomeApp.objects.all()
-        if apps.count() == 1:
-            self.fields["home_app"].initial = apps.first()

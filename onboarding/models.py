@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
+from exchange.models import TokenTest
 
 
 class Customer(models.Model):
@@ -27,7 +28,7 @@ class CustomerTenant(models.Model):
         INVITED = "invited", "Invited"
         CONSENT_RECEIVED = "consent_received", "Consent received"
         VERIFIED = "verified", "Verified"
-        NO_ROLE = "no_role", "Consented without role"
+        NO_ROLE = "no_role", TokenTest.Outcome.NO_ROLE.label
         FAILING = "failing", "Failing"
         DECLINED = "declined", "Declined"
         OFFBOARDED = "offboarded", "Offboarded"
@@ -70,14 +71,19 @@ class CustomerTenant(models.Model):
         return self.offboarded_at is None
 
     @property
+    def testing_ended(self) -> bool:
+        """Offboarded and the app's removal confirmed: never tested again."""
+        return self.offboarded_at is not None and self.removal_confirmed_at is not None
+
+    @property
     def status(self) -> str:
         """Derived from the lifecycle facts and the latest token test outcome, never typed in."""
         S = self.Status
         if self.offboarded_at:
             return S.OFFBOARDED
-        if self.last_outcome == "verified":
+        if self.last_outcome == TokenTest.Outcome.VERIFIED:
             return S.VERIFIED
-        if self.last_outcome == "no_role":
+        if self.last_outcome == TokenTest.Outcome.NO_ROLE:
             return S.NO_ROLE
         if self.declined_at and (not self.consent_received_at or self.declined_at > self.consent_received_at):
             return S.DECLINED
@@ -92,6 +98,16 @@ class CustomerTenant(models.Model):
     @property
     def status_label(self) -> str:
         return self.Status(self.status).label
+
+    @property
+    def status_colour(self) -> str:
+        """The badge colour of the status (portal.css: ok, warn, bad, muted)."""
+        return STATUS_COLOURS[self.status]
+
+
+_S = CustomerTenant.Status
+STATUS_COLOURS = {_S.DRAFT: "muted", _S.INVITED: "warn", _S.CONSENT_RECEIVED: "warn", _S.VERIFIED: "ok",
+                  _S.NO_ROLE: "warn", _S.FAILING: "bad", _S.DECLINED: "bad", _S.OFFBOARDED: "muted"}
 
 
 class ConsentLink(models.Model):
@@ -126,3 +142,22 @@ class ConsentLink(models.Model):
     @property
     def usable(self) -> bool:
         return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ConsentCallbackKind(models.TextChoices):
+    """What the consent landing page tells the customer (onboarding.services.consent_callback_accept, the views)."""
+
+    ACCEPTED = "accepted", ConsentLink.Outcome.ACCEPTED.label
+    DECLINED = "declined", ConsentLink.Outcome.DECLINED.label
+    WRONG_ACCOUNT = "wrong_account", "Signed in with an account of another tenant"
+    CONSENT_REQUIRED = "consent_required", "Consent required"
+    INVALID_REQUEST = "invalid_request", "Invalid request"
+    ERROR = "error", ConsentLink.Outcome.ERROR.label
+    TENANT_MISMATCH = "tenant_mismatch", ConsentLink.Outcome.TENANT_MISMATCH.label
+    MISSING_STATE = "missing_state", "No state"
+    UNKNOWN_STATE = "unknown_state", "Unknown state"
+    REVOKED = "revoked", ConsentLink.Outcome.REVOKED.label
+    REPLAYED = "replayed", "Link already used"
+    EXPIRED = "expired", "Link expired"
+    RATE_LIMITED = "rate_limited", "Too many requests"
+    PROGRESS_EXPIRED = "progress_expired", "Progress page expired"

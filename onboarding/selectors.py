@@ -1,18 +1,49 @@
-"""Reads of onboarding: customers, a tenant's timeline and the next step its status calls for."""
+"""Reads of onboarding: customers, tenants worth testing, tenants' health, a tenant's timeline and the next step its
+status calls for."""
 from django.db.models import Count, Q, QuerySet
 
+from exchange import selectors as exchange_selectors
+from exchange.models import TokenTest
 from onboarding.models import ConsentLink, Customer, CustomerTenant
 from portal.models import AuditEvent
+
+ATTENTION_SHOWN = 10
 
 
 def customers(*, search: str = "") -> QuerySet[Customer]:
     found = Customer.objects.annotate(
         tenant_count=Count("tenants"),
-        verified_count=Count("tenants", filter=Q(tenants__last_outcome="verified", tenants__offboarded_at=None)))
+        verified_count=Count("tenants", filter=Q(tenants__last_outcome=TokenTest.Outcome.VERIFIED, tenants__offboarded_at=None)))
     if search:
         found = found.filter(Q(name__icontains=search) | Q(tenants__primary_domain__icontains=search)
                              | Q(tenants__tenant_id__icontains=search)).distinct()
     return found.order_by("name")
+
+
+def active_tenants() -> QuerySet[CustomerTenant]:
+    """Tenants worth testing: not offboarded, and consent has at least been received (or a test ran before)."""
+    return CustomerTenant.objects.filter(offboarded_at=None).filter(
+        Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False) | Q(last_tested_at__isnull=False))
+
+
+def tenant_health() -> dict:
+    """Tenants (not offboarded) by last outcome, and the longest-failing ones."""
+    tenants = CustomerTenant.objects.filter(offboarded_at=None)
+    by_outcome = dict(tenants.values_list("last_outcome").annotate(n=Count("pk")).values_list("last_outcome", "n"))
+    failing = tenants.filter(consecutive_failures__gt=0)
+    return {
+        "tenants_total": tenants.count(),
+        "tenants_verified": by_outcome.get(TokenTest.Outcome.VERIFIED, 0),
+        "tenants_no_role": by_outcome.get(TokenTest.Outcome.NO_ROLE, 0),
+        "tenants_failing": failing.exclude(last_outcome=TokenTest.Outcome.NO_ROLE).count(),
+        "tenants_untested": by_outcome.get("", 0),
+        "failing_tenants": list(failing.select_related("customer").order_by("failing_since")[:ATTENTION_SHOWN]),
+    }
+
+
+def health_overview() -> dict:
+    """The exchange's health (runs, outcomes, diagnoses) with the tenants' (exchange reads no tenant)."""
+    return {**exchange_selectors.health_overview(), **tenant_health()}
 
 
 def tenant_timeline(tenant: CustomerTenant, limit: int = 60) -> list[dict]:
@@ -29,14 +60,15 @@ def current_link(tenant: CustomerTenant) -> ConsentLink | None:
     return tenant.consent_links.order_by("-issued_at").first()
 
 
+_S = CustomerTenant.Status
 NEXT_STEPS = {
-    "draft": "Issue a consent link and send it to the customer's administrator.",
-    "invited": "Waiting for the customer's administrator to consent. Re-issue the link if it expired or was lost.",
-    "consent_received": "Consent received: the verification token test is running.",
-    "verified": "Nothing to do: access works. Sweeps keep testing it.",
-    "no_role": "Ask the customer's administrator to assign the agreed Azure role (e.g. Reader) to the app on the "
+    _S.DRAFT: "Issue a consent link and send it to the customer's administrator.",
+    _S.INVITED: "Waiting for the customer's administrator to consent. Re-issue the link if it expired or was lost.",
+    _S.CONSENT_RECEIVED: "Consent received: the verification token test is running.",
+    _S.VERIFIED: "Nothing to do: access works. Sweeps keep testing it.",
+    _S.NO_ROLE: "Ask the customer's administrator to assign the agreed Azure role (e.g. Reader) to the app on the "
                "subscriptions, then press Test now.",
-    "failing": "The last token test failed: open it for the diagnosis and the fix.",
-    "declined": "The administrator declined (or could not) consent. Talk to them, then issue a new link.",
-    "offboarded": "Offboarded: token tests stopped. The customer should delete the app from their tenant.",
+    _S.FAILING: "The last token test failed: open it for the diagnosis and the fix.",
+    _S.DECLINED: "The administrator declined (or could not) consent. Talk to them, then issue a new link.",
+    _S.OFFBOARDED: "Offboarded: token tests stopped. The customer should delete the app from their tenant.",
 }

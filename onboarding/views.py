@@ -2,25 +2,28 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
+from exchange import selectors as exchange_selectors
+from exchange.clouds import consent_redirect_uri
 from exchange.diagnosis import diagnose
-from exchange.models import HomeApp
-from onboarding import selectors, services
+from exchange.models import HomeApp, Sweep, TokenTest
+from exchange.services import token_test_start
+from onboarding import bulk, consent, selectors, services
 from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
-from onboarding.models import Customer, CustomerTenant
+from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant
+from portal.htmx import render_page
+from portal.http import safe_next
 from portal.roles import staff_required
-from portal.services import Actor, audit_record, client_ip
+from portal.services import Actor, client_ip
 
 PAGE_SIZE = 25
 PROGRESS_SALT = "consent-progress"
+PROGRESS_TOKEN_MAX_AGE = 24 * 3600  # seconds the customer's progress page keeps working
 
 
 @staff_required("view")
@@ -28,9 +31,7 @@ def customer_list(request):
     search = request.GET.get("q", "").strip()[:100]
     page = Paginator(selectors.customers(search=search), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "search": search, "has_home_app": HomeApp.objects.exists()}
-    if request.htmx and request.htmx.target == "customer-rows":
-        return render(request, "onboarding/customer_list.html#rows", context)
-    return render(request, "onboarding/customer_list.html", context)
+    return render_page(request, "onboarding/customer_list.html", context, fragment="rows", target="customer-rows")
 
 
 @staff_required("operate")
@@ -88,10 +89,43 @@ def tenant_detail(request, pk):
         "tenant": tenant, "timeline": selectors.tenant_timeline(tenant), "link": selectors.current_link(tenant),
         "next_step": selectors.NEXT_STEPS[tenant.status], "last_test": last_test,
         "last_diagnosis": diagnose(last_test) if last_test else None,
-        "redirect_uri": services.consent_redirect_uri(),
+        "redirect_uri": consent_redirect_uri(),
         # Known only once the inventory has read the app from Graph.
         "redirect_registered": not tenant.home_app.graph_synced_at
-        or services.consent_redirect_uri() in (tenant.home_app.redirect_uris or [])})
+        or consent_redirect_uri() in (tenant.home_app.redirect_uris or [])})
+
+
+@staff_required("operate")
+@require_POST
+def tenant_test_now(request, pk):
+    tenant = get_object_or_404(CustomerTenant, pk=pk)
+    if tenant.testing_ended:
+        messages.error(request, f"{tenant} is offboarded and the app's removal is confirmed: it is not tested.")
+        return redirect(safe_next(request, request.POST.get("next"), "exchange:tokentest-list"))
+    running = exchange_selectors.tenant_running_test(tenant)
+    if running:
+        messages.info(request, f"A token test for {tenant} is already {running.get_status_display().lower()}.")
+        return redirect("exchange:tokentest-detail", pk=running.pk)
+    test = token_test_start(tenant=tenant, trigger=TokenTest.Trigger.MANUAL, actor=Actor.staff(request.user),
+                            requested_by=request.user)
+    messages.success(request, f"Token test queued for {tenant}.")
+    return redirect("exchange:tokentest-detail", pk=test.pk)
+
+
+@staff_required("operate")
+@require_POST
+def sweep_start(request):
+    running = Sweep.objects.filter(finished_at=None).first()
+    if running:
+        messages.info(request, "A sweep is already running.")
+        return redirect("exchange:sweep-detail", pk=running.pk)
+    sweep = services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
+                                     started_by=request.user)
+    if sweep.total == 0:
+        messages.warning(request, "No tenant to test yet: tenants are tested once their consent was received.")
+    else:
+        messages.success(request, f"Testing {sweep.total} tenants.")
+    return redirect("exchange:sweep-detail", pk=sweep.pk)
 
 
 @staff_required("operate")
@@ -129,7 +163,7 @@ def bulk_import(request):
         # Read at most one byte over the limit: the service refuses the file (and audits it) without reading more.
         data = form.cleaned_data["file"].read(settings.BULK_IMPORT_MAX_BYTES + 1)
         try:
-            rows = services.bulk_import(data=data, home_app=form.cleaned_data["home_app"],
+            rows = bulk.bulk_import(data=data, home_app=form.cleaned_data["home_app"],
                                         actor=Actor.staff(request.user), created_by=request.user)
         except ValidationError as exc:
             problems = exc.messages
@@ -144,34 +178,21 @@ def _brand():
             "contact": settings.PORTAL_CONTACT_EMAIL}
 
 
-def _rate_limited(ip: str | None) -> bool:
-    minute = int(timezone.now().timestamp() // 60)
-    key = f"consent-rl:{ip}:{minute}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=120)
-        count = 1
-    if count == settings.CONSENT_RATE_LIMIT + 1:  # audited once per minute and address, not once per request
-        audit_record(action="consent.rate_limited", actor=Actor.customer(ip), ip=ip)
-    return count > settings.CONSENT_RATE_LIMIT
-
-
 @never_cache
 @require_GET
 def consent_callback(request):
     ip = client_ip(request)
-    if _rate_limited(ip):
+    hit = consent.consent_rate_limit_hit(ip=ip)
+    if hit.refused:
         response = render(request, "onboarding/consent_landing.html",
-                          {**_brand(), "kind": "rate_limited", "params": {}}, status=429)
-        response["Retry-After"] = "60"
+                          {**_brand(), "kind": ConsentCallbackKind.RATE_LIMITED, "params": {}}, status=429)
+        response["Retry-After"] = str(hit.retry_after)
         return response
-    result = services.consent_callback_accept(query=request.GET, ip=ip)
+    result = consent.consent_callback_accept(query=request.GET, ip=ip)
     context = {**_brand(), "kind": result.kind, "params": result.params, "link": result.link,
                "tenant": result.link.tenant if result.link else None}
-    if result.kind == "accepted":
-        context["progress_url"] = signing.dumps(result.link.pk, salt=PROGRESS_SALT)
+    if result.kind == ConsentCallbackKind.ACCEPTED:
+        context["progress_token"] = signing.dumps(result.link.pk, salt=PROGRESS_SALT)
         context["test"] = result.test
     return render(request, "onboarding/consent_landing.html", context, status=result.status_code)
 
@@ -181,15 +202,13 @@ def consent_callback(request):
 def consent_progress(request, token):
     """The verification's live status for the customer (an unguessable, expiring URL; no login)."""
     try:
-        link_id = signing.loads(token, salt=PROGRESS_SALT, max_age=24 * 3600)
+        link_id = signing.loads(token, salt=PROGRESS_SALT, max_age=PROGRESS_TOKEN_MAX_AGE)
     except signing.BadSignature:
-        return render(request, "onboarding/consent_landing.html", {**_brand(), "kind": "progress_expired",
+        return render(request, "onboarding/consent_landing.html", {**_brand(), "kind": ConsentCallbackKind.PROGRESS_EXPIRED,
                                                                    "params": {}}, status=404)
-    link = get_object_or_404(services.ConsentLink.objects.select_related("verification", "tenant"), pk=link_id)
+    link = get_object_or_404(ConsentLink.objects.select_related("verification", "tenant"), pk=link_id)
     test = link.verification
-    context = {**_brand(), "test": test, "progress_url": token, "diagnosis": diagnose(test) if test else None,
-               "tenant": link.tenant}
-    if request.htmx:
-        response = render(request, "onboarding/consent_landing.html#progress", context)
-        return HttpResponseStopPolling(response.content) if test is None or test.finished else response
-    return render(request, "onboarding/consent_landing.html", {**context, "kind": "accepted", "params": {}})
+    context = {**_brand(), "test": test, "progress_token": token, "diagnosis": diagnose(test) if test else None,
+               "tenant": link.tenant, "kind": ConsentCallbackKind.ACCEPTED, "params": {}}
+    return render_page(request, "onboarding/consent_landing.html", context, fragment="progress",
+                       stop_polling=test is None or test.finished)

@@ -49,12 +49,6 @@ class Actor:
     def system(cls, label: str = "system") -> "Actor":
         return cls(AuditEvent.ActorKind.SYSTEM, "", label)
 
-    @classmethod
-    def of_request(cls, request) -> "Actor":
-        if request.user.is_authenticated:
-            return cls.staff(request.user)
-        return cls.customer(client_ip(request))
-
 
 def client_ip(request) -> str | None:
     # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.

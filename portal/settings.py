@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "onboarding",
     "signin",
     "api",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -106,7 +107,7 @@ LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)  # from
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 3600)  # or until an admin unlocks it
 LOGIN_URL = "portal:login"
-LOGIN_REDIRECT_URL = "portal:dashboard"
+LOGIN_REDIRECT_URL = "console:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
 
 LANGUAGE_CODE = "en-us"
@@ -264,7 +265,7 @@ AUDIT_REFUSAL_WINDOW_SECONDS = env_int("AUDIT_REFUSAL_WINDOW_SECONDS", 600)  # r
 
 CELERY_BEAT_SCHEDULE.update({
     "audit-checkpoint": {"task": "portal.audit_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60},
-    "token-test-sweep": {"task": "exchange.sweep_scheduled", "schedule": SWEEP_INTERVAL_MINUTES * 60},
+    "token-test-sweep": {"task": "onboarding.sweep_scheduled", "schedule": SWEEP_INTERVAL_MINUTES * 60},
     "token-test-reaper": {"task": "exchange.token_tests_reap", "schedule": REAPER_INTERVAL_SECONDS},
     "fic-inventory-sync": {"task": "exchange.fic_inventory_sync_all", "schedule": FIC_SYNC_INTERVAL_MINUTES * 60},
 })

@@ -1,4 +1,4 @@
-"""Root URLs: the portal shell, staff auth, and each app under its namespace."""
+"""Root URLs: the portal shell, staff auth, and each app under its namespace (included by name: no import)."""
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,8 +6,6 @@ from portal import views
 
 portal_patterns = (
     [
-        path("", views.home, name="home"),
-        path("dashboard/", views.dashboard, name="dashboard"),
         path("login/", views.LoginView.as_view(), name="login"),
         path("logout/", views.LogoutView.as_view(), name="logout"),
         path("login-locks/", views.login_locks, name="login-locks"),
@@ -20,6 +18,7 @@ portal_patterns = (
 
 urlpatterns = [
     path("", include(portal_patterns)),
+    path("", include("console.urls")),
     path("", include("onboarding.urls")),
     path("", include("exchange.urls")),
     path("", include("signin.urls")),

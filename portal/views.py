@@ -1,7 +1,7 @@
-"""Views of the portal shell: dashboard, audit trail and its export, staff sign-in and its locks, error pages."""
+"""Views of the portal shell: audit trail and its export, staff sign-in and its locks, error pages."""
 import csv
 import json
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,29 +11,17 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 
 from portal import selectors
+from portal.dates import date_range
 from portal.forms import AuditFilterForm, LoginForm, LoginUnlockForm
+from portal.htmx import render_page
 from portal.http import is_safe_next
-from portal.roles import can, staff_required
+from portal.roles import staff_required
 from portal.services import Actor, audit_checkpoint_write, audit_record, audit_refusal_record, client_ip, login_unlock
 
 AUDIT_PAGE_SIZE = 50
+EXPORT_CHUNK_ROWS = 2000  # rows read from the database at a time while an export streams
 EXPORT_FIELDS = ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "target_type", "target_id",
                  "tenant_id", "detail", "ip", "prev_hash", "hash"]
-
-
-def home(request):
-    if request.user.is_authenticated and not can(request.user, "view") and can(request.user, "audit"):
-        return redirect("portal:audit-list")
-    return redirect("portal:dashboard")
-
-
-@staff_required("view")
-def dashboard(request):
-    from portal.dashboard import dashboard_context  # the exchange/onboarding figures, kept out of this module
-
-    context = dashboard_context()
-    context["recent_events"] = selectors.audit_events()[:8]
-    return render(request, "portal/dashboard.html", context)
 
 
 def _audit_filters(request):
@@ -41,11 +29,8 @@ def _audit_filters(request):
     filters = {}
     if form.is_valid():
         data = form.cleaned_data
-        filters = {"action": data["action"], "actor": data["actor"], "tenant_id": data["tenant_id"].strip()}
-        if data["since"]:
-            filters["since"] = datetime.combine(data["since"], time.min, tzinfo=UTC)
-        if data["until"]:
-            filters["until"] = datetime.combine(data["until"], time.min, tzinfo=UTC)
+        filters = {"action": data["action"], "actor": data["actor"], "tenant_id": data["tenant_id"].strip(),
+                   **date_range(since=data["since"], until=data["until"])}
     return form, filters
 
 
@@ -56,9 +41,7 @@ def audit_list(request):
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode()}
-    if request.htmx:
-        return render(request, "portal/audit_list.html#rows", context)
-    return render(request, "portal/audit_list.html", context)
+    return render_page(request, "portal/audit_list.html", context, fragment="rows")
 
 
 @staff_required("audit")
@@ -99,14 +82,14 @@ def audit_export(request):
     def rows_csv():
         writer = csv.writer(_Echo())
         yield writer.writerow(EXPORT_FIELDS)
-        for row in events.iterator(chunk_size=2000):
+        for row in events.iterator(chunk_size=EXPORT_CHUNK_ROWS):
             row = list(row)
             row[1] = row[1].isoformat()
             row[9] = json.dumps(row[9], sort_keys=True)
             yield writer.writerow([spreadsheet_safe(cell) for cell in row])
 
     def rows_jsonl():
-        for row in events.iterator(chunk_size=2000):
+        for row in events.iterator(chunk_size=EXPORT_CHUNK_ROWS):
             item = dict(zip(EXPORT_FIELDS, row, strict=True))
             item["at"] = item["at"].isoformat()
             yield json.dumps(item, sort_keys=True) + "\n"

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from portal.ratelimit import RateLimitHit, rate_limit_hit
 from portal.roles import ADMIN, ROLES
 from portal.services import Actor, audit_record
 from signin import oidc
@@ -170,3 +171,12 @@ def signin_refusal_record(*, refusal: SigninRefused, ip: str | None) -> None:
                  target_id=str(known.user_id) if known else "", tenant_id=identity.get("tid", "")[:64],
                  detail={"reason": refusal.reason, "code": refusal.code, "detail": refusal.detail[:500],
                          "identity": identity}, ip=ip)
+
+
+def signin_rate_limit_hit(*, ip: str | None) -> RateLimitHit:
+    """Sign-in attempts per client address and minute: refusals are audited, so a flood must not fill the trail
+    (the first refusal of a minute and address is audited)."""
+    hit = rate_limit_hit(scope="signin", key=str(ip), limit=settings.SIGNIN_RATE_LIMIT)
+    if hit.first_refusal:
+        audit_record(action="auth.sso_rate_limited", actor=Actor.anonymous(ip), ip=ip)
+    return hit

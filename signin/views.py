@@ -1,14 +1,12 @@
 """Views of the sign-in with Entra ID: start (to Microsoft), callback (back from it), and the refusal page."""
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 
-from portal.services import Actor, audit_record, client_ip
+from portal.services import client_ip
 from signin import oidc, services
 from signin.oidc import SigninRefused
 
@@ -70,25 +68,10 @@ def _refused(request, refusal: SigninRefused):
                   status=status)
 
 
-def _rate_limited(request) -> bool:
-    """Sign-in attempts per client address and minute: refusals are audited, so a flood must not fill the trail."""
-    ip = client_ip(request)
-    key = f"signin-rl:{ip}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=120)
-        count = 1
-    if count == settings.SIGNIN_RATE_LIMIT + 1:  # audited once per minute and address
-        audit_record(action="auth.sso_rate_limited", actor=Actor.anonymous(ip), ip=ip)
-    return count > settings.SIGNIN_RATE_LIMIT
-
-
-def _too_many(request):
+def _too_many(request, hit):
     response = render(request, "signin/refused.html", {"title": "Too many sign-in attempts", "explanation":
-                                                       "Wait a minute, then start again."}, status=429)
-    response["Retry-After"] = "60"
+                                                           "Wait a minute, then start again."}, status=429)
+    response["Retry-After"] = str(hit.retry_after)
     return response
 
 
@@ -101,8 +84,9 @@ def _safe_next(request, url: str) -> str:
 def start(request):
     if not oidc.configured():
         raise Http404("Sign-in with Microsoft is not set up.")
-    if _rate_limited(request):
-        return _too_many(request)
+    hit = services.signin_rate_limit_hit(ip=client_ip(request))
+    if hit.refused:
+        return _too_many(request, hit)
     try:
         auth_uri = services.signin_start(session=request.session, next_url=_safe_next(request, request.GET.get(
             "next", "")))
@@ -115,15 +99,16 @@ def start(request):
 def callback(request):
     if not oidc.configured():
         raise Http404("Sign-in with Microsoft is not set up.")
-    if _rate_limited(request):
-        return _too_many(request)
+    hit = services.signin_rate_limit_hit(ip=client_ip(request))
+    if hit.refused:
+        return _too_many(request, hit)
     params = {k: v[:4096] for k, v in request.GET.items()}  # Microsoft's redirect, capped
     try:
         user, next_url, claims = services.signin_complete(session=request.session, params=params)
     except SigninRefused as refusal:
         return _refused(request, refusal)
     services.signin_login(request=request, user=user, claims=claims)
-    return redirect(_safe_next(request, next_url) or "portal:home")
+    return redirect(_safe_next(request, next_url) or "console:home")
 
 
 def context_processor(request):

@@ -1,8 +1,23 @@
 """Shared fixtures: staff users per role, clients signed in as them, and the emulator (tests/fixtures/emulator.py)."""
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from exchange import chain
+from exchange.demo import demo_environment, demo_seed
+from exchange.models import HomeApp
+from onboarding.models import Customer, CustomerTenant
 from portal.roles import ROLES
 from portal.services import staff_user_create
 
@@ -14,8 +29,6 @@ PASSWORD = "correct-horse-battery-staple-42"
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty shared cache (rate-limit counters, discovery documents): Redis keeps them."""
-    from django.core.cache import cache
-
     cache.clear()
 
 
@@ -65,11 +78,6 @@ def admin_client_portal(make_staff):
 
 def worker_env(**extra) -> dict:
     """The environment of a worker process that shares this test's database and broker."""
-    import os
-
-    from django.conf import settings
-    from django.db import connection
-
     db = connection.settings_dict
     if connection.vendor == "sqlite":
         url = f"sqlite:///{db['NAME']}"
@@ -83,11 +91,6 @@ def worker_env(**extra) -> dict:
 @pytest.fixture
 def start_worker(transactional_db):
     """start_worker(queue=None, **env) -> (queue, process): a real `celery worker` consuming a queue of its own."""
-    import subprocess
-    import sys
-    import uuid
-    from pathlib import Path
-
     started = []
 
     def start(queue=None, **extra):
@@ -134,8 +137,6 @@ HOME_TENANT = "11111111-1111-4111-8111-111111111111"
 
 @pytest.fixture
 def make_home_app(db):
-    from exchange.models import HomeApp
-
     def make(**fields):
         fields = {"name": "Keyless access", "client_id": "22222222-2222-4222-8222-222222222222",
                   "home_tenant_id": HOME_TENANT, **fields}
@@ -147,9 +148,6 @@ def make_home_app(db):
 @pytest.fixture
 def make_tenant(db, make_home_app):
     """A customer tenant (consent received by default), creating its customer and home app as needed."""
-    from exchange.models import HomeApp
-    from onboarding.models import Customer, CustomerTenant
-
     counter = {"n": 0}
 
     def make(*, customer=None, home_app=None, **fields):
@@ -167,11 +165,6 @@ def make_tenant(db, make_home_app):
 @pytest.fixture
 def portal_on_emulator(emulator, settings, db):
     """The portal's clouds and IMDS pointed at the emulator, with its demo home app and managed identity registered."""
-    from types import SimpleNamespace
-
-    from exchange import chain
-    from exchange.demo import demo_environment, demo_seed
-
     env = demo_environment(emulator.info)
     settings.ENTRA_BASE_URL, settings.ENTRA_CA_BUNDLE, settings.IMDS_URL = (
         env["ENTRA_BASE_URL"], env["ENTRA_CA_BUNDLE"], env["IMDS_URL"])
@@ -184,10 +177,6 @@ def portal_on_emulator(emulator, settings, db):
 
 def pytest_sessionstart(session):
     """Messages left in the filesystem broker by an earlier, interrupted run are not this run's."""
-    import shutil
-
-    from django.conf import settings
-
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         for sub in ("queue", "processed", "control"):
             shutil.rmtree(settings.CELERY_FS_DIR / sub, ignore_errors=True)

@@ -7,6 +7,7 @@ from django.db import DatabaseError
 from emulator import world as demo
 from exchange import chain, services
 from exchange.models import Sweep, TokenTest
+from exchange.signals import tenants_tested
 
 
 @pytest.fixture
@@ -58,17 +59,18 @@ def test_a_result_classified_as_infrastructure_is_handed_back(batch, monkeypatch
     assert northwind.tenant.last_outcome == "" and Sweep.objects.get().done == 2
 
 
-def test_a_batch_that_cannot_record_one_test_records_the_others_and_hands_it_back(batch, monkeypatch, settings):
-    tested = services._tenants_tested
+def test_a_batch_that_cannot_record_one_test_records_the_others_and_hands_it_back(batch, settings):
     northwind = TokenTest.objects.get(pk=batch[2]).tenant_id
 
-    def database_error_on_northwind(pks, outcome, now):
-        if northwind in pks:
+    def database_error_on_northwind(sender, *, tenant_pks, **kwargs):
+        if northwind in tenant_pks:
             raise DatabaseError("terminating connection due to administrator command")
-        return tested(pks, outcome, now)
 
-    monkeypatch.setattr(services, "_tenants_tested", database_error_on_northwind)
-    executions, _ = services.token_tests_execute(test_ids=batch)
+    tenants_tested.connect(database_error_on_northwind, dispatch_uid="test-database-error-on-northwind")
+    try:
+        executions, _ = services.token_tests_execute(test_ids=batch)
+    finally:
+        tenants_tested.disconnect(dispatch_uid="test-database-error-on-northwind")
     statuses = dict(TokenTest.objects.filter(pk__in=batch).values_list("pk", "status"))
     assert statuses == {batch[0]: "succeeded", batch[1]: "failed", batch[2]: "queued"}
     assert {e.test_id: e.retry_in for e in executions}[batch[2]] == settings.TOKEN_TEST_RETRY_BASE_SECONDS

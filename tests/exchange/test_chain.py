@@ -291,14 +291,14 @@ def test_a_tenants_discovery_is_fetched_once_for_all_worker_processes(portal_on_
 def test_a_sweep_counts_every_outcome_and_closes_once(portal_on_emulator, make_tenant,
                                                       django_capture_on_commit_callbacks):
     from exchange.models import Sweep
-    from exchange.services import sweep_start
+    from onboarding.services import sweep_all_start
     from portal.models import AuditEvent
 
     for tenant_id in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND):
         make_tenant(tenant_id=tenant_id, home_app=portal_on_emulator.app)
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            sweep = sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("test"))
+            sweep = sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("test"))
         sweep.refresh_from_db()
         assert (sweep.total, sweep.done, sweep.succeeded, sweep.failed) == (3, 3, 1, 2)
         assert sweep.finished_at is not None

@@ -30,12 +30,3 @@ def consent_at_microsoft(portal_on_emulator):
         return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
     return consent
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limit():
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()

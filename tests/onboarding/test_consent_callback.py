@@ -230,7 +230,7 @@ def test_rate_limited_per_client_address(issue, land, settings):
     for _ in range(3):
         assert land({"state": "nope"}, REMOTE_ADDR="198.51.100.7").status_code == 400
     limited = land({"state": "nope"}, REMOTE_ADDR="198.51.100.7")
-    assert limited.status_code == 429 and limited["Retry-After"] == "60"
+    assert limited.status_code == 429 and 1 <= int(limited["Retry-After"]) <= 60  # the rest of the minute
     assert land({"state": "nope"}, REMOTE_ADDR="198.51.100.8").status_code == 400
     assert AuditEvent.objects.filter(action="consent.rate_limited").count() == 1
 

@@ -6,15 +6,16 @@ from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
+from exchange.models import Sweep, TokenTest
+from onboarding.services import consent_link_issue
+from onboarding.views import PROGRESS_SALT
+from portal.services import Actor
+
 
 @pytest.fixture
 def pages_world(make_tenant, make_staff):
     """A tenant with a verified and a failed token test (the dashboard draws its chart), a sweep, and a consent link
     waiting for its verification; the URLs of the pages that show them."""
-    from exchange.models import Sweep, TokenTest
-    from onboarding.services import consent_link_issue
-    from onboarding.views import PROGRESS_SALT
-    from portal.services import Actor
 
     tenant = make_tenant()
     now = timezone.now()
@@ -26,7 +27,7 @@ def pages_world(make_tenant, make_staff):
     link, _ = consent_link_issue(tenant=make_tenant(), actor=Actor.system("test"))
     progress = reverse("onboarding:consent-progress", args=[signing.dumps(link.pk, salt=PROGRESS_SALT)])
     staff = [
-        reverse("portal:dashboard"), reverse("onboarding:customer-list"),
+        reverse("console:dashboard"), reverse("onboarding:customer-list"),
         reverse("onboarding:customer-detail", args=[tenant.customer.pk]), reverse("onboarding:customer-create"),
         reverse("onboarding:bulk-import"), reverse("onboarding:tenant-detail", args=[tenant.pk]),
         reverse("onboarding:tenant-offboard", args=[tenant.pk]), reverse("exchange:identities"),

@@ -7,8 +7,8 @@ from portal.roles import CAPABILITIES, ROLES
 # url name -> the capability it needs ("public" for pages anyone may open). A new URL must be added here:
 # test_every_url_is_listed fails otherwise, so no page escapes this test.
 ACCESS = {
-    "portal:home": "public-redirect",
-    "portal:dashboard": "view",
+    "console:home": "public-redirect",
+    "console:dashboard": "view",
     "portal:login": "public",
     "portal:logout": "post-only",
     "portal:audit-list": "audit",
@@ -35,8 +35,8 @@ ACCESS = {
     "exchange:fic-delete": "administer",
     "exchange:tokentest-list": "view",
     "exchange:tokentest-detail": "view",
-    "exchange:tenant-test-now": "post-only",
-    "exchange:sweep-start": "post-only",
+    "onboarding:tenant-test-now": "post-only",
+    "onboarding:sweep-start": "post-only",
     "exchange:sweep-detail": "view",
     "signin:start": "public",
     "signin:callback": "public",
@@ -121,12 +121,12 @@ def test_url_against_every_role(name, staff_clients, make_tenant):
 
 
 def test_home_sends_each_role_to_its_page(staff_clients):
-    assert staff_clients["viewer"].get(reverse("portal:home"))["Location"] == reverse("portal:dashboard")
-    assert staff_clients["auditor"].get(reverse("portal:home"))["Location"] == reverse("portal:audit-list")
+    assert staff_clients["viewer"].get(reverse("console:home"))["Location"] == reverse("console:dashboard")
+    assert staff_clients["auditor"].get(reverse("console:home"))["Location"] == reverse("portal:audit-list")
 
 
 def test_forbidden_page_is_the_portal_page(staff_clients):
-    response = staff_clients["auditor"].get(reverse("portal:dashboard"))
+    response = staff_clients["auditor"].get(reverse("console:dashboard"))
     assert response.status_code == 403
     assert b"You don't have access to this page" in response.content
 
@@ -142,7 +142,7 @@ def test_logout_needs_post(staff_clients):
 
 
 def test_nav_shows_only_what_the_role_may_open(staff_clients):
-    viewer_page = staff_clients["viewer"].get(reverse("portal:dashboard")).content.decode()
+    viewer_page = staff_clients["viewer"].get(reverse("console:dashboard")).content.decode()
     assert reverse("portal:audit-list") not in viewer_page
     assert reverse("onboarding:customer-list") in viewer_page
     auditor_page = staff_clients["auditor"].get(reverse("portal:audit-list")).content.decode()

@@ -50,10 +50,10 @@ def test_each_user_and_page_is_counted_apart(staff_clients, clock):
     for _ in range(3):
         staff_clients["viewer"].get(reverse("portal:audit-list"))
         staff_clients["viewer"].get(reverse("portal:audit-verify"))
-        staff_clients["auditor"].get(reverse("portal:dashboard"))
+        staff_clients["auditor"].get(reverse("console:dashboard"))
         staff_clients["operator"].post(reverse("portal:audit-export"))
     assert sorted((e.actor_label, e.target_id, e.detail["method"]) for e in _refusals()) == [
-        ("auditor-user", "portal:dashboard", "GET"),
+        ("auditor-user", "console:dashboard", "GET"),
         ("operator-user", "portal:audit-export", "POST"),
         ("viewer-user", "portal:audit-list", "GET"),
         ("viewer-user", "portal:audit-verify", "GET"),

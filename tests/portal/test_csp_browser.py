@@ -66,7 +66,7 @@ def test_staff_pages_run_under_the_csp_without_violations(chromium, live_server,
     page.fill("input[name=username]", "ada")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + reverse("portal:dashboard"))
+    page.wait_for_url(live_server.url + reverse("console:dashboard"))
     page.wait_for_load_state("networkidle")
     assert page.evaluate("Chart.getChart('health-chart') !== undefined")  # drawn by static/portal/dashboard.js
     assert page.evaluate("htmx.config.includeIndicatorStyles") is False  # read from the htmx-config meta tag

@@ -11,7 +11,7 @@ from exchange.services import token_test_finish
 
 @pytest.mark.django_db
 def test_empty_dashboard_says_what_to_do_first(staff_clients):
-    page = staff_clients["viewer"].get(reverse("portal:dashboard")).content.decode()
+    page = staff_clients["viewer"].get(reverse("console:dashboard")).content.decode()
     assert "Nothing to show yet" in page and reverse("exchange:identities") in page
 
 
@@ -28,7 +28,7 @@ def test_dashboard_counts_tenants_by_health_and_charts_runs(staff_clients, make_
     _finished(no_role, "no_role")
     _finished(failing, "AADSTS700016")
     _finished(failing, "AADSTS700016")
-    response = staff_clients["viewer"].get(reverse("portal:dashboard"))
+    response = staff_clients["viewer"].get(reverse("console:dashboard"))
     health = response.context["health"]
     assert (health["tenants_total"], health["tenants_verified"], health["tenants_no_role"],
             health["tenants_failing"]) == (3, 1, 1, 1)

@@ -22,12 +22,12 @@ def _refusal(reason):
 
 
 @pytest.mark.parametrize(("upn", "role", "home"), [
-    ("adele", "admin", "portal:dashboard"), ("omar", "operator", "portal:dashboard"),
-    ("vera", "viewer", "portal:dashboard"), ("audrey", "auditor", "portal:audit-list")])
+    ("adele", "admin", "console:dashboard"), ("omar", "operator", "console:dashboard"),
+    ("vera", "viewer", "console:dashboard"), ("audrey", "auditor", "portal:audit-list")])
 def test_each_role_signs_in_and_lands_on_its_home(sign_in, sso, upn, role, home):
     client = Client()
     response = sign_in(client, upn)
-    assert response.status_code == 302 and response["Location"] == reverse("portal:home")
+    assert response.status_code == 302 and response["Location"] == reverse("console:home")
     landing = client.get(response["Location"], follow=True)
     assert landing.redirect_chain[-1][0] == reverse(home)
     assert landing.status_code == 200
@@ -100,7 +100,7 @@ def test_group_ids_as_the_alternative_mapping(sign_in, settings):
 
 def test_next_is_kept_and_only_on_this_site(sign_in):
     assert sign_in(Client(), "omar", "/customers/")["Location"] == "/customers/"
-    assert sign_in(Client(), "omar", "https://evil.example/")["Location"] == reverse("portal:home")
+    assert sign_in(Client(), "omar", "https://evil.example/")["Location"] == reverse("console:home")
 
 
 # --- refusals --------------------------------------------------------------------------------------------------
@@ -219,11 +219,11 @@ def test_the_sign_in_page_offers_microsoft(sso):
 def test_a_session_ends_at_its_maximum_age(sso, sign_in, settings):
     client = Client()
     sign_in(client, "vera")
-    assert client.get(reverse("portal:dashboard")).status_code == 200
+    assert client.get(reverse("console:dashboard")).status_code == 200
     session = client.session
     session["signin_at"] = time.time() - settings.SIGNIN_SESSION_MAX_AGE_SECONDS - 1
     session.save()
-    response = client.get(reverse("portal:dashboard"))
+    response = client.get(reverse("console:dashboard"))
     assert response.status_code == 302 and reverse("portal:login") in response["Location"]
     assert "_auth_user_id" not in client.session
     assert AuditEvent.objects.get(action="auth.session_expired").detail["actor_directory"]["upn"].startswith("vera")
@@ -232,7 +232,7 @@ def test_a_session_ends_at_its_maximum_age(sso, sign_in, settings):
     session = htmx.session
     session["signin_at"] = 0
     session.save()
-    response = htmx.get(reverse("portal:dashboard"), headers={"HX-Request": "true"})
+    response = htmx.get(reverse("console:dashboard"), headers={"HX-Request": "true"})
     assert response.status_code == 204 and reverse("portal:login") in response["HX-Redirect"]
 
 
@@ -254,7 +254,7 @@ def test_sign_in_attempts_are_rate_limited_per_address(sso, settings):
     for _ in range(3):
         assert client.get("/signin/callback/", {"state": "x", "code": "y"}).status_code == 400
     response = client.get("/signin/callback/", {"state": "x", "code": "y"})
-    assert response.status_code == 429 and response["Retry-After"] == "60"
+    assert response.status_code == 429 and 1 <= int(response["Retry-After"]) <= 60  # the rest of the minute
     assert client.get("/signin/start/").status_code == 429
     assert AuditEvent.objects.filter(action="auth.sso_refused").count() == 3
     assert AuditEvent.objects.filter(action="auth.sso_rate_limited").count() == 1

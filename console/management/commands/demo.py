@@ -11,9 +11,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
+from exchange.demo import demo_environment, demo_seed
+from exchange.inventory import fic_inventory_sync
+from exchange.models import Sweep
+from onboarding.models import Customer, CustomerTenant
+from onboarding.services import customer_create, sweep_all_start, tenant_add
 from portal.roles import ROLES
-from portal.services import staff_user_create
+from portal.services import Actor, staff_user_create
 from portal.signals import demo_emulator_started
 
 DEMO_PASSWORD = "keyless-demo-2026"
@@ -84,8 +90,6 @@ class Command(BaseCommand):
                 raise SystemExit("The emulator did not start; see its output above.")
             time.sleep(0.2)
         info = json.loads(info_path.read_text())
-        from exchange.demo import demo_environment, demo_seed
-
         extra = demo_environment(info)
         for _receiver, more in demo_emulator_started.send(sender=self.__class__, info=info):
             extra.update(more or {})
@@ -99,15 +103,6 @@ class Command(BaseCommand):
     def _demo_customers(self, app):
         """Two customers already consented (one with a role, one without), so the dashboard has something to
         show; Northwind and Woodgrove are left for you to onboard through the consent flow."""
-        from django.utils import timezone
-
-        from exchange.inventory import fic_inventory_sync
-        from exchange.models import Sweep
-        from exchange.services import sweep_start
-        from onboarding.models import Customer, CustomerTenant
-        from onboarding.services import customer_create, tenant_add
-        from portal.services import Actor
-
         actor = Actor.system("demo")
         fic_inventory_sync(app=app, actor=actor)
         if Customer.objects.exists():
@@ -116,4 +111,4 @@ class Command(BaseCommand):
             tenant = tenant_add(customer=customer_create(name=name, actor=actor), domain_or_id=domain, home_app=app,
                                 actor=actor)
             CustomerTenant.objects.filter(pk=tenant.pk).update(consent_received_at=timezone.now())
-        sweep_start(trigger=Sweep.Trigger.MANUAL, actor=actor)
+        sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=actor)
