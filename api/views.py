@@ -17,6 +17,7 @@ from api.api import Problem, _problem_responses, api, caller_of, guarded, proble
 from api.models import IdentityProvider, PortalToken
 from exchange import selectors as exchange_selectors
 from exchange import services as exchange_services
+from exchange.clouds import consent_redirect_uri
 from exchange.diagnosis import diagnose
 from exchange.entra import oidc_discovery_problem_cached
 from exchange.lint import lint_app, worst
@@ -300,7 +301,7 @@ def sweep_start(request):
     if running:
         raise Problem(409, "sweep-running", "A sweep is already running", f"Sweep {running.pk} is running.",
                       sweep_id=running.pk)
-    sweep = exchange_services.sweep_start(trigger=Sweep.Trigger.MANUAL, actor=caller_of(request).actor)
+    sweep = onboarding_services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=caller_of(request).actor)
     sweep.refresh_from_db()
     return Status(202, _sweep(sweep))
 
@@ -318,7 +319,7 @@ def sweep_detail(request, sweep_id: int):
 @guarded(exchange, "get", "/health", capability="view", response=s.HealthOut)
 def health_summary(request):
     """Exchange health: tenants by last outcome, recent success rate, the commonest failure codes."""
-    health = exchange_selectors.health_overview()
+    health = {**onboarding_selectors.tenant_health(), **exchange_selectors.health_overview()}
     return {**{f: health[f] for f in s.HealthOut.model_fields if f != "top_codes"},
             "top_codes": [{"code": c["diagnosis_code"], "count": c["n"]} for c in health["top_codes"]]}
 
@@ -332,7 +333,7 @@ def _finding(f) -> dict:
 def fic_inventory(request):
     """Each home app with its federated credentials as last read from Graph, and the lint's findings."""
     identities = list(ManagedIdentity.objects.all())
-    redirect_uri = onboarding_services.consent_redirect_uri()
+    redirect_uri = consent_redirect_uri()
     out = []
     for app in HomeApp.objects.prefetch_related("credentials"):
         fics = [f for f in app.credentials.all() if f.removed_at is None]

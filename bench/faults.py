@@ -175,10 +175,10 @@ def wait_idle(seconds: float = 60) -> None:
 
 def start_sweep():
     from exchange.models import Sweep
-    from exchange.services import sweep_start
+    from onboarding.services import sweep_all_start
     from portal.services import Actor
 
-    return sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("faults"))
+    return sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("faults"))
 
 
 def wait_sweep(sweep, deadline_s: float, during=None) -> float:

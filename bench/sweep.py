@@ -202,13 +202,13 @@ def cpu_seconds(roles: dict[int, str]) -> dict[str, float]:
 
 def run_sweep(control, label: str, roles: dict[int, str]) -> float:
     from exchange.models import Sweep
-    from exchange.services import sweep_start
+    from onboarding.services import sweep_all_start
     from portal.services import Actor
 
     control.reset_requests()
     cpu_before = cpu_seconds(roles)
     started = time.perf_counter()
-    sweep = sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("bench"))
+    sweep = sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("bench"))
     while True:
         sweep.refresh_from_db()
         if sweep.finished_at:

@@ -3,11 +3,10 @@
 Identity (issuer strings, audiences, resource URIs) always uses the cloud's real names; transport can be pointed at
 another base URL and CA (the emulator, in the demo and tests) through settings, with no other emulator-only path.
 """
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-
-TOKEN_EXCHANGE_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"  # aud of a managed-identity token for the exchange
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,25 @@ CLOUDS = {
 }
 CLOUD_CHOICES = [(cloud.key, cloud.name) for cloud in CLOUDS.values()]
 
+# The cloud of a tenant, from the cloud_instance_name its OpenID discovery document names.
+INSTANCE_CLOUDS = {"microsoftonline.com": "global", "microsoftonline.us": "usgov", "partner.microsoftonline.cn": "china"}
+# Where Microsoft sends a customer's administrator after admin consent: the portal's public callback (the home app
+# must list it as a redirect URI; the lint checks that).
+CONSENT_CALLBACK_PATH = "/consent/callback/"
 
-def cloud(key: str) -> Cloud:
-    return CLOUDS[key]
+
+def consent_redirect_uri() -> str:
+    return settings.PORTAL_PUBLIC_URL + CONSENT_CALLBACK_PATH
+
+
+GUID_LENGTH = 36  # 8-4-4-4-12 hex digits and hyphens
+
+
+def is_guid(value) -> bool:
+    """A GUID in its hyphenated 36-character form, in either case (tenant, client and object ids)."""
+    text = str(value)
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == GUID_LENGTH

@@ -14,7 +14,5 @@ urlpatterns = [
     path("identities/fics/<int:pk>/delete/", views.fic_delete, name="fic-delete"),
     path("token-tests/", views.tokentest_list, name="tokentest-list"),
     path("token-tests/<int:pk>/", views.tokentest_detail, name="tokentest-detail"),
-    path("tenants/<int:pk>/test-now/", views.tenant_test_now, name="tenant-test-now"),
-    path("sweeps/start/", views.sweep_start, name="sweep-start"),
     path("sweeps/<int:pk>/", views.sweep_detail, name="sweep-detail"),
 ]

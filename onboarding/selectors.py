@@ -1,6 +1,7 @@
 """Reads of onboarding: customers, a tenant's timeline and the next step its status calls for."""
 from django.db.models import Count, Q, QuerySet
 
+from exchange.models import TokenTest
 from onboarding.models import ConsentLink, Customer, CustomerTenant
 from portal.models import AuditEvent
 
@@ -40,3 +41,27 @@ NEXT_STEPS = {
     "declined": "The administrator declined (or could not) consent. Talk to them, then issue a new link.",
     "offboarded": "Offboarded: token tests stopped. The customer should delete the app from their tenant.",
 }
+
+
+def active_tenants() -> QuerySet[CustomerTenant]:
+    """Tenants worth testing: not offboarded, and consent has at least been received (or a test ran before)."""
+    return CustomerTenant.objects.filter(offboarded_at=None).filter(
+        Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False) | Q(last_tested_at__isnull=False))
+
+
+ATTENTION_SHOWN = 10
+
+
+def tenant_health() -> dict:
+    """Tenants' figures for the dashboard: by last outcome, and those needing attention (failing, oldest first)."""
+    tenants = CustomerTenant.objects.filter(offboarded_at=None)
+    by_outcome = dict(tenants.values_list("last_outcome").annotate(n=Count("pk")).values_list("last_outcome", "n"))
+    failing = tenants.filter(consecutive_failures__gt=0)
+    return {
+        "tenants_total": tenants.count(),
+        "tenants_verified": by_outcome.get(TokenTest.Outcome.VERIFIED, 0),
+        "tenants_no_role": by_outcome.get(TokenTest.Outcome.NO_ROLE, 0),
+        "tenants_failing": failing.exclude(last_outcome=TokenTest.Outcome.NO_ROLE).count(),
+        "tenants_untested": by_outcome.get("", 0),
+        "failing_tenants": list(failing.select_related("customer").order_by("failing_since")[:ATTENTION_SHOWN]),
+    }

@@ -16,9 +16,11 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from exchange import services as exchange_services
 from exchange.clouds import CLOUDS
 from exchange.entra import EntraUnavailable, TenantNotFound, tenant_discover
 from onboarding.models import ConsentLink, Customer, CustomerTenant
+from onboarding.selectors import active_tenants
 from portal.services import Actor, audit_record
 
 # Discovery's cloud_instance_name tells which national cloud a tenant belongs to (ENTRA_FACTS: Tenant discovery).
@@ -365,3 +367,10 @@ def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list
     audit_record(action="tenant.bulk_import", actor=actor,
                  detail={**about, "rows": len(rows), "created": created, "refused": len(rows) - created})
     return rows
+
+
+def sweep_all_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: float = 0.0):
+    """A sweep of every active tenant (onboarding.selectors.active_tenants)."""
+    return exchange_services.sweep_start(tenant_pks=list(active_tenants().values_list("pk", flat=True)),
+                                         trigger=trigger, actor=actor, started_by=started_by,
+                                         jitter_seconds=jitter_seconds)

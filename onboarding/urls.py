@@ -12,6 +12,8 @@ urlpatterns = [
     path("tenants/<int:pk>/", views.tenant_detail, name="tenant-detail"),
     path("tenants/<int:pk>/consent-link/", views.consent_link_issue, name="consent-link-issue"),
     path("tenants/<int:pk>/offboard/", views.tenant_offboard, name="tenant-offboard"),
+    path("tenants/<int:pk>/test-now/", views.tenant_test_now, name="tenant-test-now"),
+    path("sweeps/start/", views.sweep_start, name="sweep-start"),
     # Public: where Microsoft sends the customer's admin after consent (registered on the app as redirect URI).
     path("consent/callback/", views.consent_callback, name="consent-callback"),
     path("consent/progress/<str:token>/", views.consent_progress, name="consent-progress"),

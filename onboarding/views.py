@@ -11,11 +11,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from exchange import selectors as exchange_selectors
+from exchange import services as exchange_services
 from exchange.diagnosis import diagnose
-from exchange.models import HomeApp
+from exchange.models import HomeApp, Sweep, TokenTest
 from onboarding import selectors, services
 from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
 from onboarding.models import Customer, CustomerTenant
+from portal.http import safe_next
 from portal.roles import staff_required
 from portal.services import Actor, audit_record, client_ip
 
@@ -193,3 +196,37 @@ def consent_progress(request, token):
         response = render(request, "onboarding/consent_landing.html#progress", context)
         return HttpResponseStopPolling(response.content) if test is None or test.finished else response
     return render(request, "onboarding/consent_landing.html", {**context, "kind": "accepted", "params": {}})
+
+
+@staff_required("operate")
+@require_POST
+def tenant_test_now(request, pk):
+    tenant = get_object_or_404(CustomerTenant, pk=pk)
+    if tenant.offboarded_at and tenant.removal_confirmed_at:
+        # Offboarded tenants are tested only to confirm the customer removed the app; after that, never again.
+        messages.error(request, f"{tenant} is offboarded and the app's removal is confirmed: it is not tested.")
+        return redirect(safe_next(request, request.POST.get("next"), "exchange:tokentest-list"))
+    running = exchange_selectors.tenant_running_test(tenant)
+    if running:
+        messages.info(request, f"A token test for {tenant} is already {running.get_status_display().lower()}.")
+        return redirect("exchange:tokentest-detail", pk=running.pk)
+    test = exchange_services.token_test_start(tenant=tenant, trigger=TokenTest.Trigger.MANUAL,
+                                              actor=Actor.staff(request.user), requested_by=request.user)
+    messages.success(request, f"Token test queued for {tenant}.")
+    return redirect("exchange:tokentest-detail", pk=test.pk)
+
+
+@staff_required("operate")
+@require_POST
+def sweep_start(request):
+    running = exchange_selectors.sweep_running()
+    if running:
+        messages.info(request, "A sweep is already running.")
+        return redirect("exchange:sweep-detail", pk=running.pk)
+    sweep = services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
+                                     started_by=request.user)
+    if sweep.total == 0:
+        messages.warning(request, "No tenant to test yet: tenants are tested once their consent was received.")
+    else:
+        messages.success(request, f"Testing {sweep.total} tenants.")
+    return redirect("exchange:sweep-detail", pk=sweep.pk)

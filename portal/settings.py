@@ -263,7 +263,7 @@ AUDIT_REFUSAL_WINDOW_SECONDS = env_int("AUDIT_REFUSAL_WINDOW_SECONDS", 600)  # r
 
 CELERY_BEAT_SCHEDULE.update({
     "audit-checkpoint": {"task": "portal.audit_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60},
-    "token-test-sweep": {"task": "exchange.sweep_scheduled", "schedule": SWEEP_INTERVAL_MINUTES * 60},
+    "token-test-sweep": {"task": "onboarding.sweep_scheduled", "schedule": SWEEP_INTERVAL_MINUTES * 60},
     "token-test-reaper": {"task": "exchange.token_tests_reap", "schedule": REAPER_INTERVAL_SECONDS},
     "fic-inventory-sync": {"task": "exchange.fic_inventory_sync_all", "schedule": FIC_SYNC_INTERVAL_MINUTES * 60},
 })

@@ -291,14 +291,14 @@ def test_a_tenants_discovery_is_fetched_once_for_all_worker_processes(portal_on_
 def test_a_sweep_counts_every_outcome_and_closes_once(portal_on_emulator, make_tenant,
                                                       django_capture_on_commit_callbacks):
     from exchange.models import Sweep
-    from exchange.services import sweep_start
+    from onboarding.services import sweep_all_start
     from portal.models import AuditEvent
 
     for tenant_id in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND):
         make_tenant(tenant_id=tenant_id, home_app=portal_on_emulator.app)
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            sweep = sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("test"))
+            sweep = sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("test"))
         sweep.refresh_from_db()
         assert (sweep.total, sweep.done, sweep.succeeded, sweep.failed) == (3, 3, 1, 2)
         assert sweep.finished_at is not None
@@ -444,12 +444,12 @@ def test_a_forked_worker_process_starts_its_own_chain_threads():
     """Celery's prefork pool forks: a child must not inherit a thread pool whose threads stayed in the parent."""
     import os
 
-    from exchange import services
+    from exchange.pool import chain_pool
 
-    parent_pool = services._chain_pool()
+    parent_pool = chain_pool()
     pid = os.fork()
     if pid == 0:  # the child: report through the exit status, run nothing else of pytest's
-        os._exit(0 if services._pool is None and services._chain_pool() is not parent_pool else 1)
+        os._exit(0 if chain_pool() is not parent_pool and chain_pool() is chain_pool() else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert services._chain_pool() is parent_pool
+    assert chain_pool() is parent_pool

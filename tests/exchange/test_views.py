@@ -10,7 +10,7 @@ from portal.models import AuditEvent
 @pytest.mark.django_db
 def test_only_operators_and_admins_may_test_now(staff_clients, make_tenant):
     tenant = make_tenant()
-    url = reverse("exchange:tenant-test-now", kwargs={"pk": tenant.pk})
+    url = reverse("onboarding:tenant-test-now", kwargs={"pk": tenant.pk})
     assert reverse("portal:login") in staff_clients[None].post(url)["Location"]
     for role in ("viewer", "auditor"):
         assert staff_clients[role].post(url).status_code == 403
@@ -28,7 +28,7 @@ def test_only_operators_and_admins_may_test_now(staff_clients, make_tenant):
 @pytest.mark.django_db
 def test_offboarded_tenant_is_tested_only_to_confirm_removal(staff_clients, make_tenant):
     tenant = make_tenant(offboarded_at=timezone.now())
-    url = reverse("exchange:tenant-test-now", kwargs={"pk": tenant.pk})
+    url = reverse("onboarding:tenant-test-now", kwargs={"pk": tenant.pk})
     staff_clients["operator"].post(url)
     assert TokenTest.objects.filter(tenant=tenant).count() == 1
     TokenTest.objects.update(status="failed")
@@ -43,7 +43,7 @@ def test_sweep_tests_every_active_tenant(staff_clients, make_tenant):
     active = [make_tenant(), make_tenant()]
     make_tenant(offboarded_at=timezone.now())
     make_tenant(consent_received_at=None)  # invited, never consented: nothing to prove yet
-    url = reverse("exchange:sweep-start")
+    url = reverse("onboarding:sweep-start")
     assert staff_clients["viewer"].post(url).status_code == 403
     response = staff_clients["operator"].post(url)
     sweep = Sweep.objects.get()
@@ -54,7 +54,7 @@ def test_sweep_tests_every_active_tenant(staff_clients, make_tenant):
 
 @pytest.mark.django_db
 def test_sweep_of_nothing_says_what_to_do(staff_clients):
-    response = staff_clients["operator"].post(reverse("exchange:sweep-start"), follow=True)
+    response = staff_clients["operator"].post(reverse("onboarding:sweep-start"), follow=True)
     assert b"No tenant to test yet" in response.content
     assert not Sweep.objects.get().running
 

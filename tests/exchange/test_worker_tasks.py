@@ -106,13 +106,13 @@ def test_the_worker_keeps_its_database_connection_between_tasks(worker_on_emulat
 
 def test_a_sweep_runs_in_batches_on_the_real_worker(worker_on_emulator, make_tenant, portal_on_emulator, settings):
     from exchange.models import Sweep
-    from exchange.services import sweep_start
+    from onboarding.services import sweep_all_start
 
     settings.SWEEP_BATCH_SIZE = 2  # three tenants: a batch of two and a test on its own
     queue, process = worker_on_emulator()
     for tenant_id in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND):
         make_tenant(tenant_id=tenant_id, home_app=portal_on_emulator.app)
-    sweep = sweep_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("test"))
+    sweep = sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.system("test"))
     deadline = time.monotonic() + 60
     while sweep.finished_at is None and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.1)

@@ -2,8 +2,9 @@
 from django.urls import reverse
 
 from emulator import world as demo
-from exchange.services import active_tenants, token_test_start
+from exchange.services import token_test_start
 from onboarding.models import ConsentLink
+from onboarding.selectors import active_tenants
 from onboarding.services import consent_link_issue
 from portal.models import AuditEvent
 from portal.services import Actor

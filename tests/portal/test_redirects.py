@@ -40,14 +40,14 @@ def offboarded_and_confirmed(make_tenant):
 @pytest.mark.django_db
 @pytest.mark.parametrize("value", BAD)
 def test_test_now_refuses_foreign_or_odd_next(staff_clients, offboarded_and_confirmed, value):
-    url = reverse("exchange:tenant-test-now", kwargs={"pk": offboarded_and_confirmed.pk})
+    url = reverse("onboarding:tenant-test-now", kwargs={"pk": offboarded_and_confirmed.pk})
     response = staff_clients["operator"].post(url, {"next": value})
     assert response.status_code == 302 and response["Location"] == reverse("exchange:tokentest-list")
 
 
 @pytest.mark.django_db
 def test_test_now_follows_a_next_on_this_site(staff_clients, offboarded_and_confirmed):
-    url = reverse("exchange:tenant-test-now", kwargs={"pk": offboarded_and_confirmed.pk})
+    url = reverse("onboarding:tenant-test-now", kwargs={"pk": offboarded_and_confirmed.pk})
     target = reverse("onboarding:tenant-detail", kwargs={"pk": offboarded_and_confirmed.pk}) + "?tab=health"
     assert staff_clients["operator"].post(url, {"next": target})["Location"] == target
     assert staff_clients["operator"].post(url, {"next": "http://testserver/customers/"})["Location"] == (

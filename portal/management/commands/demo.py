@@ -101,11 +101,10 @@ class Command(BaseCommand):
         show; Northwind and Woodgrove are left for you to onboard through the consent flow."""
         from django.utils import timezone
 
-        from exchange.inventory import fic_inventory_sync
         from exchange.models import Sweep
-        from exchange.services import sweep_start
+        from exchange.services import fic_inventory_sync
         from onboarding.models import Customer, CustomerTenant
-        from onboarding.services import customer_create, tenant_add
+        from onboarding.services import customer_create, sweep_all_start, tenant_add
         from portal.services import Actor
 
         actor = Actor.system("demo")
@@ -116,4 +115,4 @@ class Command(BaseCommand):
             tenant = tenant_add(customer=customer_create(name=name, actor=actor), domain_or_id=domain, home_app=app,
                                 actor=actor)
             CustomerTenant.objects.filter(pk=tenant.pk).update(consent_received_at=timezone.now())
-        sweep_start(trigger=Sweep.Trigger.MANUAL, actor=actor)
+        sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=actor)
