@@ -2,18 +2,15 @@
 
 Tokens stay in local variables of this module: only their non-secret claims leave it (ChainStep.claims).
 """
-import base64
-import binascii
-import json
 import logging
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 
 from exchange import arm, entra, imds
+from exchange.chain_steps import ChainResult, ChainStep, Step, on_wire, redact, step_failed
 from exchange.clouds import CLOUDS
 from exchange.faults import (
     ARM,
@@ -24,7 +21,6 @@ from exchange.faults import (
     PERMANENT,
     TENANT_DISCOVERY,
     TENANT_TOKEN,
-    Failure,
     classify,
 )
 from exchange.http import reset_sessions, wire
@@ -32,98 +28,8 @@ from exchange.selectors import forget_worker_identities
 
 logger = logging.getLogger(__name__)
 
-KEPT_CLAIMS = ("iss", "aud", "tid", "oid", "sub", "appid", "azp", "roles", "exp", "idtyp", "xms_mirid")
 
-
-def redact(token: str) -> dict:
-    """The non-secret claims of a token (no signature check: we only describe what we were given).
-
-    The payload is read directly: PyJWT's unverified decode costs ten times as much, twice per tenant test."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return {}
-    if not isinstance(claims, dict):
-        return {}
-    return {k: claims[k] for k in KEPT_CLAIMS if k in claims}
-
-
-@dataclass
-class ChainStep:
-    name: str
-    started_at: datetime
-    duration_ms: int = 0
-    ok: bool = False
-    http_status: int | None = None
-    error_code: str = ""  # the diagnosis code: AADSTS70021, IMDS:identity_not_found, AuthorizationFailed...
-    error: str = ""
-    message: str = ""
-    trace_id: str = ""
-    correlation_id: str = ""
-    claims: dict = field(default_factory=dict)
-    detail: dict = field(default_factory=dict)
-    transient: bool = False
-    retry_after: float | None = None
-
-
-@dataclass
-class ChainResult:
-    steps: list[ChainStep]
-    code: str  # "verified", "no_role", or the failing step's error_code ("transient", "infrastructure", AADSTS...)
-    transient: bool = False  # worth another attempt: a transient failure, or one of our own infrastructure
-    retry_after: float | None = None
-    raw_error: dict = field(default_factory=dict)
-    failure: Failure | None = None  # what the failing hop means (faults.classify); None when the chain got an answer
-
-    @property
-    def kind(self) -> str:
-        """"" (the chain got an answer: verified, no role...), or faults.TRANSIENT, PERMANENT or INFRASTRUCTURE."""
-        return self.failure.kind if self.failure else ""
-
-    @property
-    def endpoint(self) -> str:
-        """Where it failed: one of faults.ENDPOINTS (imds, home_discovery, home_token, tenant_discovery,
-        tenant_token, arm), or ""."""
-        return self.failure.endpoint if self.failure else ""
-
-    @property
-    def infrastructure(self) -> bool:
-        """Our own infrastructure failed (cache, database, a bug): the tenant was not tested, and this must never be
-        recorded as the tenant failing."""
-        return self.kind == INFRASTRUCTURE
-
-
-class _Step:
-    def __init__(self, steps: list[ChainStep], name: str):
-        self.step = ChainStep(name=name, started_at=datetime.now(UTC))
-        self._t0 = time.perf_counter()
-        steps.append(self.step)
-
-    def __enter__(self):
-        return self.step
-
-    def __exit__(self, *exc):
-        self.step.duration_ms = int((time.perf_counter() - self._t0) * 1000)
-        return False
-
-
-def _failed(steps: list[ChainStep], step: ChainStep, failure: Failure, raw: dict | None = None) -> ChainResult:
-    """Record a failed hop on its step, and the chain's result."""
-    step.ok = False
-    step.http_status = failure.http_status if failure.http_status is not None else step.http_status
-    step.error_code, step.error, step.message = failure.code, failure.error[:64], failure.message[:2000]
-    step.transient, step.retry_after = failure.kind != PERMANENT, failure.retry_after
-    if failure.kind == INFRASTRUCTURE:
-        step.detail["infrastructure"] = True
-    return ChainResult(steps, failure.code, failure.kind != PERMANENT, failure.retry_after, raw or {}, failure)
-
-
-def _on_wire(record, before: int, url: str | None = None) -> dict:
-    """What classify needs of this thread's last answer, if a request of this hop (to `url`) went on the wire."""
-    if record.requests == before or (url is not None and record.url != url):
-        return {}
-    return {"status": record.status, "retry_after": record.retry_after, "error": record.error}
+__all__ = ["ChainResult", "ChainStep", "redact", "run", "app_token", "identity_token", "reset_clients"]
 
 
 def identity_token(*, identity, audience: str) -> dict:
@@ -182,7 +88,7 @@ def _build_client(steps, step, hop: _Hop, target: str, discovery: str, record):
         return _client_for(app=hop.app, identity=hop.identity, tenant_id=target,
                            login_base=CLOUDS[hop.cloud].login_base, audience=hop.app.exchange_audience), None
     except Exception as exc:  # noqa: BLE001
-        return None, _failed(steps, step, classify(discovery, exc=exc, **_on_wire(record, before)))
+        return None, step_failed(steps, step, classify(discovery, exc=exc, **on_wire(record, before)))
 
 
 def _request_token(steps, step, client, hop: _Hop, token_endpoint: str, record):
@@ -191,13 +97,13 @@ def _request_token(steps, step, client, hop: _Hop, token_endpoint: str, record):
     try:
         return entra.client_credentials(client, hop.scope), None
     except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
-        return None, _failed(steps, step, exc.failure)
+        return None, step_failed(steps, step, exc.failure)
     except Exception as exc:  # noqa: BLE001 - MSAL raises on a 5xx (on the wire, or replayed from its cache)
-        seen = _on_wire(record, before, client.authority.token_endpoint)
+        seen = on_wire(record, before, client.authority.token_endpoint)
         if not seen:
             status, retry_after = entra.replayed_answer(client) or (None, None)
             seen = {"status": status, "retry_after": retry_after, "replayed": True}
-        return None, _failed(steps, step, classify(token_endpoint, exc=exc, **seen))
+        return None, step_failed(steps, step, classify(token_endpoint, exc=exc, **seen))
 
 
 def _token_answer(steps, step, attempt, token_endpoint: str) -> tuple[ChainResult | None, str | None]:
@@ -211,7 +117,7 @@ def _token_answer(steps, step, attempt, token_endpoint: str) -> tuple[ChainResul
             step.detail["replayed"] = True
         failure = classify(token_endpoint, status=attempt.http_status, error=result,
                            retry_after=attempt.retry_after, replayed=attempt.replayed)
-        return _failed(steps, step, failure, {k: result.get(k) for k in KEPT_ERROR_FIELDS if k in result}), None
+        return step_failed(steps, step, failure, {k: result.get(k) for k in KEPT_ERROR_FIELDS if k in result}), None
     step.ok = True
     step.claims = redact(result["access_token"])
     step.detail["expires_in"] = result.get("expires_in")
@@ -222,7 +128,7 @@ def _exchange(steps: list[ChainStep], name: str, target: str, hop: _Hop) -> tupl
     """Client credentials in `target`, the MI token as assertion: (the failure, None), or (None, the access token)."""
     discovery, token = (HOME_DISCOVERY, HOME_TOKEN) if name == HOME_STEP else (TENANT_DISCOVERY, TENANT_TOKEN)
     record = wire()
-    with _Step(steps, name) as step:
+    with Step(steps, name) as step:
         step.detail = {"tenant": target, "scope": hop.scope}
         if hop.retrying:
             entra.forget_throttle(target)
@@ -257,17 +163,17 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
         failure = classify(endpoint, exc=exc)
         if failure.kind != INFRASTRUCTURE:  # e.g. a stray network error: still never a permanent verdict on the tenant
             failure = replace(failure, kind=INFRASTRUCTURE, code=INFRASTRUCTURE)
-        step = steps[-1] if steps and not steps[-1].ok else _Step(steps, "chain").step
-        return _failed(steps, step, failure)
+        step = steps[-1] if steps and not steps[-1].ok else Step(steps, "chain").step
+        return step_failed(steps, step, failure)
 
 
 def _imds_hop(steps: list[ChainStep], identity, audience: str) -> ChainResult | None:
     """1. The managed-identity token from IMDS (cached by MSAL while fresh: one IMDS call per worker process)."""
-    with _Step(steps, IMDS_STEP) as step:
+    with Step(steps, IMDS_STEP) as step:
         try:
             result = identity_token(identity=identity, audience=audience)
         except imds.ImdsError as exc:
-            return _failed(steps, step, exc.failure, {"error": exc.code, "error_description": exc.message[:500]})
+            return step_failed(steps, step, exc.failure, {"error": exc.code, "error_description": exc.message[:500]})
         step.ok, step.http_status = True, result.get("_http_status")
         step.claims = redact(result["access_token"])
         step.detail = {"source": result.get("token_source", ""), "resource": audience}
@@ -283,7 +189,7 @@ def _home_hop(steps: list[ChainStep], hop: _Hop, *, reuse_proof: bool) -> ChainR
     with _home_locks.setdefault(key, threading.Lock()) if reuse_proof else nullcontext():
         proof = _home_proofs.get(key) if reuse_proof else None
         if proof and proof[0] > time.monotonic():
-            with _Step(steps, HOME_STEP) as step:
+            with Step(steps, HOME_STEP) as step:
                 step.ok, step.claims = True, proof[1]
                 step.detail = {"tenant": home, "scope": hop.scope, "source": "proven earlier by this worker"}
             return None
@@ -300,7 +206,7 @@ def _arm_answer(steps, step, app, probe) -> ChainResult:
     if probe.http_status != HTTPStatus.OK:
         failure = classify(ARM, status=probe.http_status, retry_after=probe.retry_after,
                            error={"error": {"code": probe.error_code, "message": probe.message}})
-        return _failed(steps, step, failure, {"error": probe.error_code, "http_status": probe.http_status})
+        return step_failed(steps, step, failure, {"error": probe.error_code, "http_status": probe.http_status})
     if app.probe_resource_id:
         step.detail["resource"] = probe.resource
     else:
@@ -315,12 +221,12 @@ def _arm_answer(steps, step, app, probe) -> ChainResult:
 
 def _arm_hop(steps: list[ChainStep], app, tenant_cloud: str, access_token: str) -> ChainResult:
     """4. The ARM probe: proves the role, not only the consent."""
-    with _Step(steps, ARM_STEP) as step:
+    with Step(steps, ARM_STEP) as step:
         try:
             probe = arm.probe(arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
                               resource_id=app.probe_resource_id)
         except Exception as exc:  # noqa: BLE001
-            return _failed(steps, step, classify(ARM, exc=exc))
+            return step_failed(steps, step, classify(ARM, exc=exc))
         finally:
             del access_token
         return _arm_answer(steps, step, app, probe)

@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from exchange import chain
+from exchange import chain, faults
 from exchange.diagnosis import diagnose_code
 from exchange.models import Sweep, TokenTest, TokenTestStep
 from exchange.selectors import fic_recently_created
@@ -113,7 +113,7 @@ def _next_step(test: TokenTest, result, outage, *, owner: str, now):
     riding_out = test.started_at > now - timedelta(minutes=settings.SWEEP_OUTAGE_MAX_MINUTES)
     if result.transient and (test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS or (throttled(result) and riding_out)):
         return schedule_retry(test, backoff(test.attempts, result.retry_after), owner=owner)
-    return ("transient" if result.transient else result.code), result.raw_error
+    return (faults.TRANSIENT if result.transient else result.code), result.raw_error
 
 
 def record(runs: list[tuple[TokenTest, chain.ChainResult | None]], *, owner: str, held: dict,

@@ -27,7 +27,7 @@ from exchange.faults import (
     retry_after_seconds,
     transient_status,
 )
-from exchange.http import EntraClient, NoAnswer, wire
+from exchange.http import NoAnswer, OutboundClient, wire
 
 
 def _closed_port() -> int:
@@ -133,9 +133,9 @@ def test_urllib3_timeouts_and_refusals(portal_on_emulator, settings):
     settings.ENTRA_HTTP_TIMEOUT = 0.2
     portal_on_emulator.control.faults(arm={"latency_ms": 1000})
     with pytest.raises(NoAnswer) as timed_out:
-        EntraClient().get(f"{portal_on_emulator.info['base_url']}/subscriptions")
+        OutboundClient().get(f"{portal_on_emulator.info['base_url']}/subscriptions")
     with pytest.raises(NoAnswer) as refused:
-        EntraClient().get(f"https://127.0.0.1:{_closed_port()}/subscriptions")
+        OutboundClient().get(f"https://127.0.0.1:{_closed_port()}/subscriptions")
     assert classify(ARM, exc=timed_out.value).message == "No answer from Azure Resource Manager: it timed out."
     assert classify(ARM, exc=refused.value).message == (
         "No answer from Azure Resource Manager: the connection was refused or could not be made.")

@@ -195,15 +195,15 @@ def test_a_forked_worker_process_opens_its_own_connections(portal_on_emulator):
     the parent's TLS connections."""
     import os
 
-    from exchange.http import entra_session
+    from exchange.http import outbound_session
 
-    session = entra_session()
+    session = outbound_session()
     arm = f"{portal_on_emulator.info['base_url']}/subscriptions?api-version=2022-12-01"  # 401: no token, an answer
     assert session.get(arm).status_code == 401  # the parent holds a connection now
     parent_pool = session._pool
     pid = os.fork()
     if pid == 0:  # the child: report through the exit status, run nothing else of pytest's
-        ok = entra_session() is session and session._pool is not parent_pool
+        ok = outbound_session() is session and session._pool is not parent_pool
         os._exit(0 if ok and session.get(arm).status_code == 401 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
