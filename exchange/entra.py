@@ -142,6 +142,12 @@ def client_credentials(app: msal.ConfidentialClientApplication, scope: str) -> T
     return TokenAttempt(result, status, retry_after, False, replayed=True)
 
 
+def client_tenants() -> set[str]:
+    """The tenants this process holds an MSAL client for (at most ENTRA_CLIENTS_MAX clients are kept)."""
+    with _lock:
+        return {key[1] for key in _apps}
+
+
 def reset_clients() -> None:
     with _lock:
         _apps.clear()
