@@ -42,9 +42,14 @@ def _key(cloud: str, endpoint: str, *parts) -> str:
     return ":".join(("breaker", cloud, endpoint, *map(str, parts)))
 
 
-def _buckets(now: datetime) -> list[int]:
+# A sweep's tail retries few tenants, minutes apart: whether an endpoint has been failing for many is judged over
+# this many windows (the breaker itself opens on one).
+DEGRADED_WINDOWS = 5
+
+
+def _buckets(now: datetime, windows: int = 1) -> list[int]:
     last = int(now.timestamp() // BUCKET_SECONDS)
-    return list(range(last - max(1, int(settings.BREAKER_WINDOW_SECONDS // BUCKET_SECONDS)) + 1, last + 1))
+    return list(range(last - max(1, int(windows * settings.BREAKER_WINDOW_SECONDS // BUCKET_SECONDS)) + 1, last + 1))
 
 
 def outages_open(*, now: datetime | None = None) -> dict[tuple[str, str], Outage]:
@@ -87,7 +92,7 @@ def breaker_observe(*, counts: dict[tuple[str, str], list[int]], now: datetime |
     open one when its endpoint answered. Returns the breakers open afterwards."""
     now = now or timezone.now()
     bucket = _buckets(now)[-1]
-    ttl = int(settings.BREAKER_WINDOW_SECONDS) + 2 * BUCKET_SECONDS
+    ttl = int(DEGRADED_WINDOWS * settings.BREAKER_WINDOW_SECONDS) + 2 * BUCKET_SECONDS
     try:
         for (cloud, endpoint), pair in counts.items():
             for kind, n in zip(("ok", "fail"), pair, strict=True):
@@ -117,6 +122,20 @@ def breaker_observe(*, counts: dict[tuple[str, str], list[int]], now: datetime |
     except Exception as exc:  # noqa: BLE001
         logger.warning("circuit breakers not updated (%s)", type(exc).__name__)
         return {}
+
+
+def endpoints_degraded(pairs: set[tuple[str, str]], *, now: datetime | None = None) -> set[tuple[str, str]]:
+    """Those of `pairs` (cloud, endpoint) on which at least BREAKER_MIN_FAILURES tenants failed transiently within
+    the last DEGRADED_WINDOWS windows: the endpoint is failing for many, so a tenant's failure there is not held
+    against its attempts."""
+    now = now or timezone.now()
+    keys = {pair: [_key(*pair, "fail", b) for b in _buckets(now, DEGRADED_WINDOWS)] for pair in pairs}
+    try:
+        found = cache.get_many([key for ks in keys.values() for key in ks])
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("circuit breakers unreadable (%s)", type(exc).__name__)
+        return set()
+    return {pair for pair, ks in keys.items() if sum(found.get(k, 0) for k in ks) >= settings.BREAKER_MIN_FAILURES}
 
 
 def _close(cloud: str, endpoint: str, now: datetime) -> None:

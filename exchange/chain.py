@@ -146,7 +146,8 @@ def _exchange(steps: list[ChainStep], name: str, target: str, hop: _Hop) -> tupl
 HOME_PROOF_SECONDS = 300
 _home_proofs: dict[tuple[int, int], tuple[float, dict]] = {}
 _home_locks: dict[tuple[int, int], threading.Lock] = {}
-_ENDPOINT_OF_STEP = {IMDS_STEP: IMDS, HOME_STEP: HOME_TOKEN, TENANT_STEP: TENANT_TOKEN, ARM_STEP: ARM}
+# The circuit breaker's endpoint of each step (faults.ENDPOINTS): answers and failures are counted under one name.
+ENDPOINT_OF_STEP = {IMDS_STEP: IMDS, HOME_STEP: HOME_TOKEN, TENANT_STEP: TENANT_TOKEN, ARM_STEP: ARM}
 
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
@@ -159,7 +160,7 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
                     retrying=retrying, reuse_home_proof=reuse_home_proof)
     except Exception as exc:  # outside any hop's own handling: ours by definition
         logger.exception("The chain for tenant %s failed on our side", tenant_id)
-        endpoint = _ENDPOINT_OF_STEP.get(steps[-1].name if steps else IMDS_STEP, IMDS)
+        endpoint = ENDPOINT_OF_STEP.get(steps[-1].name if steps else IMDS_STEP, IMDS)
         failure = classify(endpoint, exc=exc)
         if failure.kind != INFRASTRUCTURE:  # e.g. a stray network error: still never a permanent verdict on the tenant
             failure = replace(failure, kind=INFRASTRUCTURE, code=INFRASTRUCTURE)

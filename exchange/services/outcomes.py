@@ -27,6 +27,8 @@ OUTAGE = "outage"  # the diagnosis of a test finished because its endpoint staye
 PROPAGATING = "propagating"  # the outcome and diagnosis of a test waiting for a new FIC to propagate
 FIC_NOT_ACCEPTED = "AADSTS70021"  # no FIC matches the assertion: a new one may still be propagating
 THROTTLED = 429
+# These hops run in the app's home tenant and cloud; every other hop in the customer tenant's cloud.
+HOME_HOPS = (faults.IMDS, faults.HOME_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ class Execution:
     test_id: int
     status: str
     retry_in: float | None = None
+
+
+def endpoint_pair(test: TokenTest, endpoint: str) -> tuple[str, str]:
+    """(cloud, endpoint) of a hop, as the circuit breaker counts it: the worker's identity and home tenant are in the
+    app's cloud, the rest in the tenant's."""
+    return (test.tenant.home_app.cloud if endpoint in HOME_HOPS else test.tenant.cloud, endpoint)
 
 
 def throttled(result: chain.ChainResult) -> bool:
@@ -56,14 +64,14 @@ def hand_back_for_retry(test_ids: list[int], *, owner: str) -> list[Execution]:
             for pk in hand_back(test_ids, owner=owner, delay=delay)]
 
 
-def record_or_hand_back(runs, *, owner: str, held: dict, now=None) -> list[Execution]:
+def record_or_hand_back(runs, *, owner: str, held: dict, degraded: set = frozenset(), now=None) -> list[Execution]:
     """Record the runs in one transaction; should that fail (a database error, a bug), each on its own, and hand back
     those that still cannot be recorded (if even that fails, their leases expire and the reaper takes them)."""
     if not runs:
         return []
     try:
         with transaction.atomic():
-            return record(runs, owner=owner, held=held, now=now)
+            return record(runs, owner=owner, held=held, degraded=degraded, now=now)
     except Exception as exc:  # noqa: BLE001
         logger.warning("a batch of %d token tests could not be recorded at once (%s): one by one", len(runs), exc)
         reconnect()
@@ -71,7 +79,7 @@ def record_or_hand_back(runs, *, owner: str, held: dict, now=None) -> list[Execu
     for run in runs:
         try:
             with transaction.atomic():
-                executions += record([run], owner=owner, held=held, now=now)
+                executions += record([run], owner=owner, held=held, degraded=degraded, now=now)
         except Exception as exc:  # noqa: BLE001
             logger.warning("token test %s could not be recorded (%s): handed back", run[0].pk, exc)
             reconnect()
@@ -99,8 +107,11 @@ def _steps_save(runs) -> None:
     ])
 
 
-def _next_step(test: TokenTest, result, outage, *, owner: str, now):
-    """What follows from one run: an Execution (a hold or a retry), or (code, raw error) to finish the test with."""
+def _next_step(test: TokenTest, result, outage, *, owner: str, degraded: set, now):
+    """What follows from one run: an Execution (a hold or a retry), or (code, raw error) to finish the test with.
+
+    A transient failure out of attempts is retried still while the outage window lasts when it was a throttle or its
+    endpoint is failing for many tenants (`degraded`): neither is this tenant's doing."""
     if outage is not None and outage.expired(now):
         return OUTAGE, outage.describe(now)
     if outage is not None:
@@ -111,13 +122,14 @@ def _next_step(test: TokenTest, result, outage, *, owner: str, now):
             and fic_recently_created(test.tenant.home_app)):
         return schedule_retry(test, settings.FIC_PROPAGATION_RETRY_SECONDS, owner=owner, outcome=PROPAGATING)
     riding_out = test.started_at > now - timedelta(minutes=settings.SWEEP_OUTAGE_MAX_MINUTES)
-    if result.transient and (test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS or (throttled(result) and riding_out)):
+    not_its_doing = throttled(result) or endpoint_pair(test, result.endpoint) in degraded
+    if result.transient and (test.attempts < settings.TOKEN_TEST_MAX_ATTEMPTS or (not_its_doing and riding_out)):
         return schedule_retry(test, backoff(test.attempts, result.retry_after), owner=owner)
     return (faults.TRANSIENT if result.transient else result.code), result.raw_error
 
 
 def record(runs: list[tuple[TokenTest, chain.ChainResult | None]], *, owner: str, held: dict,
-           now=None) -> list[Execution]:
+           degraded: set = frozenset(), now=None) -> list[Execution]:
     """The steps of every run, and what follows from each (a retry, a hold, or the outcome); inside the caller's
     transaction, for the tests this execution still holds the lease of."""
     runs = _still_mine(runs, owner=owner)
@@ -125,7 +137,7 @@ def record(runs: list[tuple[TokenTest, chain.ChainResult | None]], *, owner: str
     now = now or timezone.now()
     executions, finishing = {}, []
     for test, result in runs:
-        step = _next_step(test, result, held.get(test.pk), owner=owner, now=now)
+        step = _next_step(test, result, held.get(test.pk), owner=owner, degraded=degraded, now=now)
         if isinstance(step, Execution):
             executions[test.pk] = step
         else:

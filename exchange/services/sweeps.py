@@ -7,6 +7,10 @@ from exchange.models import Sweep, TokenTest
 from exchange.services.queue import enqueue
 from portal.services import Actor, audit_record
 
+# On Redis, 0 is served first: a sweep's fan-out waits behind single tests, retries and tests taken back from a dead
+# worker (which would otherwise queue behind the rest of a 1,000-tenant sweep).
+SWEEP_PRIORITY = 6
+
 
 def sweep_start(*, tenant_pks: list[int], trigger: str, actor: Actor, started_by=None,
                 jitter_seconds: float = 0.0) -> Sweep:
@@ -22,5 +26,5 @@ def sweep_start(*, tenant_pks: list[int], trigger: str, actor: Actor, started_by
             sweep.tests.values_list("pk", flat=True))
         audit_record(action="sweep.started", actor=actor, target_type="sweep", target_id=str(sweep.pk),
                      detail={"trigger": trigger, "tenants": len(tenant_pks)})
-        enqueue(ids, jitter=jitter_seconds, batch=settings.SWEEP_BATCH_SIZE)
+        enqueue(ids, jitter=jitter_seconds, batch=settings.SWEEP_BATCH_SIZE, priority=SWEEP_PRIORITY)
     return sweep

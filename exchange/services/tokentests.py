@@ -8,20 +8,18 @@ from dataclasses import dataclass, replace
 from django.conf import settings
 
 from exchange import chain, faults
-from exchange.breaker import Outage, breaker_observe, outages_open, probe_take
+from exchange.breaker import Outage, breaker_observe, endpoints_degraded, outages_open, probe_take
 from exchange.models import ManagedIdentity, Sweep, TokenTest
 from exchange.pool import await_chains, chain_pool
 from exchange.selectors import worker_identity
 from exchange.services.leases import claim, hand_back, lease_owner, renew
-from exchange.services.outcomes import Execution, hand_back_for_retry, record_or_hand_back
+from exchange.services.outcomes import Execution, endpoint_pair, hand_back_for_retry, record_or_hand_back
 from exchange.services.queue import enqueue
 from portal.services import Actor, audit_record
 
 logger = logging.getLogger(__name__)
 IDENTITY_MAX_AGE = 60  # seconds a sweep's test may use this process's earlier read of the worker identity
 NO_IDENTITY = "no_identity"
-# The hops run against the app's home tenant and cloud; every other hop runs against the customer tenant's cloud.
-HOME_HOPS = (faults.IMDS, faults.HOME_TOKEN)
 
 
 def token_test_start(*, tenant, trigger: str, actor: Actor, requested_by=None, sweep: Sweep | None = None) -> TokenTest:
@@ -56,19 +54,16 @@ def _outage_of(test: TokenTest, outages: dict) -> Outage | None:
     return next((outage for (cloud, _), outage in sorted(outages.items()) if cloud in clouds), None)
 
 
-def _cloud_of(test: TokenTest, endpoint: str) -> str:
-    return test.tenant.home_app.cloud if endpoint in HOME_HOPS else test.tenant.cloud
-
-
 def _observed(runs: list[tuple[TokenTest, chain.ChainResult]]) -> dict[tuple[str, str], list[int]]:
-    """Per (cloud, endpoint): the answers seen on the wire and the tenants that failed transiently there."""
+    """Per (cloud, endpoint): the answers seen on the wire and the tenants that failed transiently there, both under
+    the endpoint's name (faults.ENDPOINTS: a step's answers count for its endpoint, "arm_probe" for "arm")."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for test, result in runs:
         for step in result.steps:
             if step.ok and step.http_status:
-                counts[(_cloud_of(test, step.name), step.name)][0] += 1
+                counts[endpoint_pair(test, chain.ENDPOINT_OF_STEP.get(step.name, step.name))][0] += 1
         if result.transient:
-            counts[(_cloud_of(test, result.endpoint), result.endpoint)][1] += 1
+            counts[endpoint_pair(test, result.endpoint)][1] += 1
     return counts
 
 
@@ -113,8 +108,15 @@ def _hold_transients(runs, held: dict, outages: dict) -> None:
     """A transient failure during an outage is held too: it spends no attempt."""
     for test, result in runs:
         if result.transient and test.pk not in held and (
-                outage := outages.get((test.tenant.cloud, result.endpoint)) or _outage_of(test, outages)):
+                outage := outages.get(endpoint_pair(test, result.endpoint)) or _outage_of(test, outages)):
             held[test.pk] = outage
+
+
+def _degraded(runs, *, now) -> set[tuple[str, str]]:
+    """The (cloud, endpoint) pairs where tests out of attempts failed transiently and many tenants fail too."""
+    out_of_attempts = {endpoint_pair(test, result.endpoint) for test, result in runs
+                       if result.transient and test.attempts >= settings.TOKEN_TEST_MAX_ATTEMPTS}
+    return endpoints_degraded(out_of_attempts, now=now) if out_of_attempts else set()
 
 
 def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = None,
@@ -143,8 +145,9 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
     runs = [(test, result) for test, result in results if result is not None and not result.infrastructure]
     outages = breaker_observe(counts=_observed(runs), now=now) if runs else outages
     _hold_transients(runs, held, outages)
+    degraded = _degraded(runs, now=now)
     runs += [(test, None) for test in tests if test.pk in held and test not in to_run]
-    executions = record_or_hand_back(runs, owner=owner, held=held, now=now)
+    executions = record_or_hand_back(runs, owner=owner, held=held, degraded=degraded, now=now)
     hand_back(unstarted, owner=owner)
     return executions + hand_back_for_retry(ours, owner=owner), unstarted
 

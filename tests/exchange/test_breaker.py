@@ -104,3 +104,23 @@ def test_a_throttled_tenant_is_retried_past_its_attempts_a_failing_one_is_not(po
         failing = token_test_start(tenant=tenant, trigger="manual", actor=Actor.system("test"))
     failing.refresh_from_db()
     assert (failing.status, failing.outcome, failing.attempts) == ("failed", "transient", 2)
+
+
+def test_a_tenant_failing_where_many_fail_is_retried_past_its_attempts(portal_on_emulator, make_tenant, settings,
+                                                                       django_capture_on_commit_callbacks):
+    """20 % 503 on an endpoint fails every tenant now and then: out of attempts on an endpoint failing for many
+    (BREAKER_MIN_FAILURES within the window, below the ratio that opens the breaker), a tenant is retried still."""
+    from exchange.breaker import breaker_observe
+    from exchange.services import token_test_start
+    from portal.services import Actor
+
+    settings.TOKEN_TEST_MAX_ATTEMPTS = 2
+    settings.BREAKER_MIN_FAILURES = 3
+    breaker_observe(counts={("global", "arm"): [20, 3]})  # other tenants' failures on ARM this minute
+    portal_on_emulator.control.faults(arm={"fail_next": 3, "fail_status": 503, "retry_after": 0})
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    with django_capture_on_commit_callbacks(execute=True):
+        test = token_test_start(tenant=tenant, trigger="manual", actor=Actor.system("test"))
+    test.refresh_from_db()
+    assert (test.status, test.outcome, test.attempts) == ("succeeded", "verified", 4)
+    assert outages_open() == {}  # degraded, not down: the breaker stayed closed
