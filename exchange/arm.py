@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field
 
 from exchange.faults import retry_after_seconds
-from exchange.http import entra_session
+from exchange.http import outbound_session
 
 SUBSCRIPTIONS_API = "2022-12-01"
 RESOURCES_API = "2021-04-01"
@@ -26,7 +26,7 @@ def probe(*, arm_base: str, access_token: str, resource_id: str = "") -> ProbeRe
         url = f"{arm_base}/{resource_id.strip('/')}"
     else:
         api, url = SUBSCRIPTIONS_API, f"{arm_base}/subscriptions"
-    response = entra_session().get(url, params={"api-version": api},
+    response = outbound_session().get(url, params={"api-version": api},
                                    headers={"Authorization": f"Bearer {access_token}"})
     result = ProbeResult(http_status=response.status_code,
                          correlation_id=response.headers.get("x-ms-correlation-request-id", ""))

@@ -2,17 +2,15 @@
 
 Tokens stay in local variables of this module: only their non-secret claims leave it (ChainStep.claims).
 """
-import base64
-import binascii
-import json
 import logging
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 
 from exchange import arm, entra, imds
+from exchange.chain_steps import ChainResult, ChainStep, Step, on_wire, redact, step_failed
 from exchange.clouds import CLOUDS
 from exchange.faults import (
     ARM,
@@ -23,114 +21,25 @@ from exchange.faults import (
     PERMANENT,
     TENANT_DISCOVERY,
     TENANT_TOKEN,
-    Failure,
     classify,
 )
-from exchange.http import wire
+from exchange.http import reset_sessions, wire
+from exchange.selectors import forget_worker_identities
 
 logger = logging.getLogger(__name__)
 
-KEPT_CLAIMS = ("iss", "aud", "tid", "oid", "sub", "appid", "azp", "roles", "exp", "idtyp", "xms_mirid")
+
+__all__ = ["ChainResult", "ChainStep", "redact", "run", "app_token", "identity_token", "reset_clients"]
 
 
-def redact(token: str) -> dict:
-    """The non-secret claims of a token (no signature check: we only describe what we were given).
-
-    The payload is read directly: PyJWT's unverified decode costs ten times as much, twice per tenant test."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return {}
-    if not isinstance(claims, dict):
-        return {}
-    return {k: claims[k] for k in KEPT_CLAIMS if k in claims}
-
-
-@dataclass
-class ChainStep:
-    name: str
-    started_at: datetime
-    duration_ms: int = 0
-    ok: bool = False
-    http_status: int | None = None
-    error_code: str = ""  # the diagnosis code: AADSTS70021, IMDS:identity_not_found, AuthorizationFailed...
-    error: str = ""
-    message: str = ""
-    trace_id: str = ""
-    correlation_id: str = ""
-    claims: dict = field(default_factory=dict)
-    detail: dict = field(default_factory=dict)
-    transient: bool = False
-    retry_after: float | None = None
-
-
-@dataclass
-class ChainResult:
-    steps: list[ChainStep]
-    code: str  # "verified", "no_role", or the failing step's error_code ("transient", "infrastructure", AADSTS...)
-    transient: bool = False  # worth another attempt: a transient failure, or one of our own infrastructure
-    retry_after: float | None = None
-    raw_error: dict = field(default_factory=dict)
-    failure: Failure | None = None  # what the failing hop means (faults.classify); None when the chain got an answer
-
-    @property
-    def kind(self) -> str:
-        """"" (the chain got an answer: verified, no role...), or faults.TRANSIENT, PERMANENT or INFRASTRUCTURE."""
-        return self.failure.kind if self.failure else ""
-
-    @property
-    def endpoint(self) -> str:
-        """Where it failed: one of faults.ENDPOINTS (imds, home_discovery, home_token, tenant_discovery,
-        tenant_token, arm), or ""."""
-        return self.failure.endpoint if self.failure else ""
-
-    @property
-    def infrastructure(self) -> bool:
-        """Our own infrastructure failed (cache, database, a bug): the tenant was not tested, and this must never be
-        recorded as the tenant failing."""
-        return self.kind == INFRASTRUCTURE
-
-
-class _Step:
-    def __init__(self, steps: list[ChainStep], name: str):
-        self.step = ChainStep(name=name, started_at=datetime.now(UTC))
-        self._t0 = time.perf_counter()
-        steps.append(self.step)
-
-    def __enter__(self):
-        return self.step
-
-    def __exit__(self, *exc):
-        self.step.duration_ms = int((time.perf_counter() - self._t0) * 1000)
-        return False
-
-
-def _failed(steps: list[ChainStep], step: ChainStep, failure: Failure, raw: dict | None = None) -> ChainResult:
-    """Record a failed hop on its step, and the chain's result."""
-    step.ok = False
-    step.http_status = failure.http_status if failure.http_status is not None else step.http_status
-    step.error_code, step.error, step.message = failure.code, failure.error[:64], failure.message[:2000]
-    step.transient, step.retry_after = failure.kind != PERMANENT, failure.retry_after
-    if failure.kind == INFRASTRUCTURE:
-        step.detail["infrastructure"] = True
-    return ChainResult(steps, failure.code, failure.kind != PERMANENT, failure.retry_after, raw or {}, failure)
-
-
-def _on_wire(record, before: int, url: str | None = None) -> dict:
-    """What classify needs of this thread's last answer, if a request of this hop (to `url`) went on the wire."""
-    if record.requests == before or (url is not None and record.url != url):
-        return {}
-    return {"status": record.status, "retry_after": record.retry_after, "error": record.error}
-
-
-def mi_token(*, identity, audience: str) -> dict:
+def identity_token(*, identity, audience: str) -> dict:
+    """The workers' managed-identity token for `audience` (the FIC's), as IMDS answered it through MSAL."""
     return imds.mi_token(client_id=str(identity.client_id), resource=audience)
 
 
 def _assertion(identity, audience: str):
     # MSAL calls this only when a request goes on the wire; MSAL's MI client serves it from cache while fresh.
-    return lambda: mi_token(identity=identity, audience=audience)["access_token"]
+    return lambda: identity_token(identity=identity, audience=audience)["access_token"]
 
 
 def _client_for(*, app, identity, tenant_id: str, login_base: str, audience: str):
@@ -153,49 +62,83 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
         return {"error": error, "error_description": f"{type(exc).__name__}: {exc}"[:500], "error_codes": []}
 
 
-def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, cloud: str, scope: str,
-              retrying: bool) -> tuple[ChainResult | None, str | None]:
+# The chain's steps, by name (TokenTestStep.name), and the codes of a chain that got an answer.
+IMDS_STEP, HOME_STEP, TENANT_STEP, ARM_STEP = "imds", "home_token", "tenant_token", "arm_probe"
+VERIFIED, NO_ROLE = "verified", "no_role"
+KEPT_ERROR_FIELDS = ("error", "error_codes")
+ID_FIELD_MAX = 64  # trace and correlation ids as stored
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """What one exchange (home or customer tenant) needs."""
+    app: object
+    identity: object
+    cloud: str
+    scope: str
+    retrying: bool
+
+
+def _build_client(steps, step, hop: _Hop, target: str, discovery: str, record):
+    """The MSAL client for `target`: (client, None), or (None, the failure). MSAL reads the tenant's metadata when a
+    client is built, and raises for any 4xx (ValueError) or 5xx (MsalServiceError) of it: classify by the status on
+    the wire, never by what MSAL raised."""
+    before = record.requests
+    try:
+        return _client_for(app=hop.app, identity=hop.identity, tenant_id=target,
+                           login_base=CLOUDS[hop.cloud].login_base, audience=hop.app.exchange_audience), None
+    except Exception as exc:  # noqa: BLE001
+        return None, step_failed(steps, step, classify(discovery, exc=exc, **on_wire(record, before)))
+
+
+def _request_token(steps, step, client, hop: _Hop, token_endpoint: str, record):
+    """Client credentials with the MI token as assertion: (the attempt, None) or (None, the failure)."""
+    before = record.requests
+    try:
+        return entra.client_credentials(client, hop.scope), None
+    except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
+        return None, step_failed(steps, step, exc.failure)
+    except Exception as exc:  # noqa: BLE001 - MSAL raises on a 5xx (on the wire, or replayed from its cache)
+        seen = on_wire(record, before, client.authority.token_endpoint)
+        if not seen:
+            status, retry_after = entra.replayed_answer(client) or (None, None)
+            seen = {"status": status, "retry_after": retry_after, "replayed": True}
+        return None, step_failed(steps, step, classify(token_endpoint, exc=exc, **seen))
+
+
+def _token_answer(steps, step, attempt, token_endpoint: str) -> tuple[ChainResult | None, str | None]:
+    """What the token endpoint answered: (the failure, None), or (None, the access token)."""
+    result = attempt.result
+    step.http_status = attempt.http_status
+    if "access_token" not in result:
+        step.trace_id = str(result.get("trace_id", ""))[:ID_FIELD_MAX]
+        step.correlation_id = str(result.get("correlation_id", ""))[:ID_FIELD_MAX]
+        if attempt.replayed:
+            step.detail["replayed"] = True
+        failure = classify(token_endpoint, status=attempt.http_status, error=result,
+                           retry_after=attempt.retry_after, replayed=attempt.replayed)
+        return step_failed(steps, step, failure, {k: result.get(k) for k in KEPT_ERROR_FIELDS if k in result}), None
+    step.ok = True
+    step.claims = redact(result["access_token"])
+    step.detail["expires_in"] = result.get("expires_in")
+    return None, result["access_token"]
+
+
+def _exchange(steps: list[ChainStep], name: str, target: str, hop: _Hop) -> tuple[ChainResult | None, str | None]:
     """Client credentials in `target`, the MI token as assertion: (the failure, None), or (None, the access token)."""
-    discovery, token = (HOME_DISCOVERY, HOME_TOKEN) if name == "home_token" else (TENANT_DISCOVERY, TENANT_TOKEN)
+    discovery, token = (HOME_DISCOVERY, HOME_TOKEN) if name == HOME_STEP else (TENANT_DISCOVERY, TENANT_TOKEN)
     record = wire()
-    with _Step(steps, name) as step:
-        step.detail = {"tenant": target, "scope": scope}
-        if retrying:
+    with Step(steps, name) as step:
+        step.detail = {"tenant": target, "scope": hop.scope}
+        if hop.retrying:
             entra.forget_throttle(target)
-        before = record.requests
-        try:
-            client = _client_for(app=app, identity=identity, tenant_id=target, login_base=CLOUDS[cloud].login_base,
-                                 audience=app.exchange_audience)
-        except Exception as exc:
-            # MSAL reads the tenant's metadata when a client is built, and raises for any 4xx (ValueError) or 5xx
-            # (MsalServiceError) of it: classify by the status on the wire, never by what MSAL raised.
-            return _failed(steps, step, classify(discovery, exc=exc, **_on_wire(record, before))), None
-        before = record.requests
-        try:
-            attempt = entra.client_credentials(client, scope)
-        except imds.ImdsError as exc:  # raised from the assertion callable when the MI token had to be renewed
-            return _failed(steps, step, exc.failure), None
-        except Exception as exc:  # MSAL raises on a 5xx (on the wire, or replayed from its cache)
-            seen = _on_wire(record, before, client.authority.token_endpoint)
-            if not seen:
-                status, retry_after = entra.replayed_answer(client) or (None, None)
-                seen = {"status": status, "retry_after": retry_after, "replayed": True}
-            return _failed(steps, step, classify(token, exc=exc, **seen)), None
-        result = attempt.result
-        step.http_status = attempt.http_status
-        if "access_token" not in result:
-            step.trace_id = str(result.get("trace_id", ""))[:64]
-            step.correlation_id = str(result.get("correlation_id", ""))[:64]
-            if attempt.replayed:
-                step.detail["replayed"] = True
-            failure = classify(token, status=attempt.http_status, error=result, retry_after=attempt.retry_after,
-                               replayed=attempt.replayed)
-            raw = {k: result.get(k) for k in ("error", "error_codes") if k in result}
-            return _failed(steps, step, failure, raw), None
-        step.ok = True
-        step.claims = redact(result["access_token"])
-        step.detail["expires_in"] = result.get("expires_in")
-        return None, result["access_token"]
+        client, failed = _build_client(steps, step, hop, target, discovery, record)
+        if failed:
+            return failed, None
+        attempt, failed = _request_token(steps, step, client, hop, token, record)
+        if failed:
+            return failed, None
+        return _token_answer(steps, step, attempt, token)
 
 
 # Home-tenant proofs of the FIC, per (app, identity): a sweep proves the FIC once per worker process and window, not
@@ -203,6 +146,8 @@ def _exchange(steps: list[ChainStep], name: str, target: str, *, app, identity, 
 HOME_PROOF_SECONDS = 300
 _home_proofs: dict[tuple[int, int], tuple[float, dict]] = {}
 _home_locks: dict[tuple[int, int], threading.Lock] = {}
+# The circuit breaker's endpoint of each step (faults.ENDPOINTS): answers and failures are counted under one name.
+ENDPOINT_OF_STEP = {IMDS_STEP: IMDS, HOME_STEP: HOME_TOKEN, TENANT_STEP: TENANT_TOKEN, ARM_STEP: ARM}
 
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
@@ -215,86 +160,98 @@ def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = Fa
                     retrying=retrying, reuse_home_proof=reuse_home_proof)
     except Exception as exc:  # outside any hop's own handling: ours by definition
         logger.exception("The chain for tenant %s failed on our side", tenant_id)
-        endpoint = {"imds": IMDS, "home_token": HOME_TOKEN, "tenant_token": TENANT_TOKEN, "arm_probe": ARM}.get(
-            steps[-1].name if steps else "imds", IMDS)
+        endpoint = ENDPOINT_OF_STEP.get(steps[-1].name if steps else IMDS_STEP, IMDS)
         failure = classify(endpoint, exc=exc)
         if failure.kind != INFRASTRUCTURE:  # e.g. a stray network error: still never a permanent verdict on the tenant
             failure = replace(failure, kind=INFRASTRUCTURE, code=INFRASTRUCTURE)
-        step = steps[-1] if steps and not steps[-1].ok else _Step(steps, "chain").step
-        return _failed(steps, step, failure)
+        step = steps[-1] if steps and not steps[-1].ok else Step(steps, "chain").step
+        return step_failed(steps, step, failure)
 
 
-def _run(steps: list[ChainStep], *, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool,
-         reuse_home_proof: bool) -> ChainResult:
-    audience = app.exchange_audience
-
-    # 1. Managed-identity token from IMDS (cached by MSAL while fresh: one IMDS call per worker process).
-    with _Step(steps, "imds") as step:
+def _imds_hop(steps: list[ChainStep], identity, audience: str) -> ChainResult | None:
+    """1. The managed-identity token from IMDS (cached by MSAL while fresh: one IMDS call per worker process)."""
+    with Step(steps, IMDS_STEP) as step:
         try:
-            result = mi_token(identity=identity, audience=audience)
+            result = identity_token(identity=identity, audience=audience)
         except imds.ImdsError as exc:
-            return _failed(steps, step, exc.failure, {"error": exc.code, "error_description": exc.message[:500]})
+            return step_failed(steps, step, exc.failure, {"error": exc.code, "error_description": exc.message[:500]})
         step.ok, step.http_status = True, result.get("_http_status")
         step.claims = redact(result["access_token"])
         step.detail = {"source": result.get("token_source", ""), "resource": audience}
         del result
+    return None
 
-    # 2. Optional: the same exchange in the home tenant proves the FIC itself, apart from consent.
-    scope = CLOUDS[tenant_cloud].arm_scope
-    exchange = {"app": app, "identity": identity, "cloud": tenant_cloud, "scope": scope, "retrying": retrying}
-    if app.verify_home_token:
-        home = str(app.home_tenant_id)
-        key = (app.pk, identity.pk)
-        # A sweep proves the FIC once per process and window: one thread proves it, the others wait for its proof.
-        with _home_locks.setdefault(key, threading.Lock()) if reuse_home_proof else nullcontext():
-            proof = _home_proofs.get(key) if reuse_home_proof else None
-            if proof and proof[0] > time.monotonic():
-                with _Step(steps, "home_token") as step:
-                    step.ok, step.claims = True, proof[1]
-                    step.detail = {"tenant": home, "scope": scope, "source": "proven earlier by this worker"}
-            else:
-                failed, _ = _exchange(steps, "home_token", home, **exchange)
-                if failed:
-                    return failed
-                _home_proofs[key] = (time.monotonic() + HOME_PROOF_SECONDS, steps[-1].claims)
 
-    # 3. The customer-tenant token.
-    failed, access_token = _exchange(steps, "tenant_token", tenant_id, **exchange)
-    if failed:
-        return failed
+def _home_hop(steps: list[ChainStep], hop: _Hop, *, reuse_proof: bool) -> ChainResult | None:
+    """2. Optional: the same exchange in the home tenant proves the FIC itself, apart from consent. A sweep proves
+    it once per process and window: one thread proves it, the others wait for its proof."""
+    home = str(hop.app.home_tenant_id)
+    key = (hop.app.pk, hop.identity.pk)
+    with _home_locks.setdefault(key, threading.Lock()) if reuse_proof else nullcontext():
+        proof = _home_proofs.get(key) if reuse_proof else None
+        if proof and proof[0] > time.monotonic():
+            with Step(steps, HOME_STEP) as step:
+                step.ok, step.claims = True, proof[1]
+                step.detail = {"tenant": home, "scope": hop.scope, "source": "proven earlier by this worker"}
+            return None
+        failed, _ = _exchange(steps, HOME_STEP, home, hop)
+        if failed:
+            return failed
+        _home_proofs[key] = (time.monotonic() + HOME_PROOF_SECONDS, steps[-1].claims)
+    return None
 
-    # 4. ARM probe: proves the role, not only the consent.
-    with _Step(steps, "arm_probe") as step:
+
+def _arm_answer(steps, step, app, probe) -> ChainResult:
+    step.http_status, step.correlation_id = probe.http_status, probe.correlation_id[:ID_FIELD_MAX]
+    step.detail = {"resource_id": app.probe_resource_id} if app.probe_resource_id else {}
+    if probe.http_status != HTTPStatus.OK:
+        failure = classify(ARM, status=probe.http_status, retry_after=probe.retry_after,
+                           error={"error": {"code": probe.error_code, "message": probe.message}})
+        return step_failed(steps, step, failure, {"error": probe.error_code, "http_status": probe.http_status})
+    if app.probe_resource_id:
+        step.detail["resource"] = probe.resource
+    else:
+        step.detail["subscriptions"] = probe.subscriptions
+        if not probe.subscriptions:
+            step.error_code = NO_ROLE
+            step.message = "ARM lists no subscription: the app holds no role in this tenant."
+            return ChainResult(steps, NO_ROLE)
+    step.ok = True
+    return ChainResult(steps, VERIFIED)
+
+
+def _arm_hop(steps: list[ChainStep], app, tenant_cloud: str, access_token: str) -> ChainResult:
+    """4. The ARM probe: proves the role, not only the consent."""
+    with Step(steps, ARM_STEP) as step:
         try:
             probe = arm.probe(arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
                               resource_id=app.probe_resource_id)
-        except Exception as exc:
-            return _failed(steps, step, classify(ARM, exc=exc))
+        except Exception as exc:  # noqa: BLE001
+            return step_failed(steps, step, classify(ARM, exc=exc))
         finally:
             del access_token
-        step.http_status, step.correlation_id = probe.http_status, probe.correlation_id[:64]
-        step.detail = {"resource_id": app.probe_resource_id} if app.probe_resource_id else {}
-        if probe.http_status == 200:
-            if app.probe_resource_id:
-                step.detail["resource"] = probe.resource
-            else:
-                step.detail["subscriptions"] = probe.subscriptions
-                if not probe.subscriptions:
-                    step.error_code = "no_role"
-                    step.message = "ARM lists no subscription: the app holds no role in this tenant."
-                    return ChainResult(steps, "no_role")
-            step.ok = True
-            return ChainResult(steps, "verified")
-        failure = classify(ARM, status=probe.http_status, retry_after=probe.retry_after,
-                           error={"error": {"code": probe.error_code, "message": probe.message}})
-        return _failed(steps, step, failure, {"error": probe.error_code, "http_status": probe.http_status})
+        return _arm_answer(steps, step, app, probe)
+
+
+def _run(steps: list[ChainStep], *, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool,
+         reuse_home_proof: bool) -> ChainResult:
+    failed = _imds_hop(steps, identity, app.exchange_audience)
+    if failed:
+        return failed
+    hop = _Hop(app, identity, tenant_cloud, CLOUDS[tenant_cloud].arm_scope, retrying)
+    if app.verify_home_token:
+        failed = _home_hop(steps, hop, reuse_proof=reuse_home_proof)
+        if failed:
+            return failed
+    # 3. The customer-tenant token.
+    failed, access_token = _exchange(steps, TENANT_STEP, tenant_id, hop)
+    if failed:
+        return failed
+    return _arm_hop(steps, app, tenant_cloud, access_token)
 
 
 def reset_clients() -> None:
     """Forget every cached client, token and identity (tests that change the emulator's state between runs)."""
-    from exchange.http import reset_sessions
-    from exchange.selectors import forget_worker_identities
-
     imds.reset_clients()
     entra.reset_clients()
     _home_proofs.clear()

@@ -4,6 +4,8 @@ Codes and meanings are from ENTRA_FACTS.md (Token endpoint errors, IMDS, ARM). B
 """
 from dataclasses import dataclass
 
+from exchange.severity import Severity
+
 # Where the fix happens; resolved to URLs by the views (`fix_url`).
 CONSENT, INVENTORY, HOME_APP, TENANT, WORKER = "consent", "inventory", "home_app", "tenant", "worker"
 
@@ -16,7 +18,7 @@ class Diagnosis:
     cause: str
     fix: str
     fix_place: str = ""
-    severity: str = "bad"  # ok | warn | bad
+    severity: Severity = Severity.ERROR
     customer_text: str = ""
     recognised: bool = True
 
@@ -28,13 +30,13 @@ _D = Diagnosis
 CATALOGUE: dict[str, Diagnosis] = {d.code: d for d in [
     _D("verified", "verified", "Access verified",
        "The managed identity's token was exchanged for a token of the customer tenant and the ARM probe succeeded.",
-       "Nothing to fix.", severity="ok", customer_text="Access verified. Thank you — your service provider can now "
+       "Nothing to fix.", severity=Severity.OK, customer_text="Access verified. Thank you — your service provider can now "
        "reach your tenant with the role you granted, without any password or secret."),
     _D("no_role", "no_role", "Consented, but no Azure role",
        "The app's service principal exists in the tenant (consent worked) but holds no role on any subscription: "
        "ARM lists no subscriptions or refuses with AuthorizationFailed.",
        "Ask the customer's admin to assign the agreed role (e.g. Reader) to the app on the subscription(s).",
-       TENANT, "warn", "Consent worked, but no Azure role was granted yet: ask your contact at your service provider "
+       TENANT, Severity.WARNING, "Consent worked, but no Azure role was granted yet: ask your contact at your service provider "
        "which role to assign to the app, and on which subscriptions."),
     _D("AADSTS700016", "not_consented", "Not consented in this tenant",
        "The app has no service principal in the customer tenant: the admin has not consented yet, consent was "
@@ -49,7 +51,7 @@ CATALOGUE: dict[str, Diagnosis] = {d.code: d for d in [
        customer_text=_CUSTOMER_WAIT),
     _D("propagating", "propagating", "New federated credential propagating",
        "AADSTS70021 shortly after a FIC was created: Entra takes a few minutes to accept a new FIC.",
-       "Nothing to do: the test is retried automatically.", INVENTORY, "warn",
+       "Nothing to do: the test is retried automatically.", INVENTORY, Severity.WARNING,
        "Your consent was received. Microsoft is still activating our access; this page updates by itself."),
     _D("AADSTS700211", "misconfigured", "FIC issuer mismatch",
        "The FIC's issuer is not the issuer of the managed-identity token (https://{login host}/{tenant}/v2.0).",
@@ -105,16 +107,16 @@ CATALOGUE: dict[str, Diagnosis] = {d.code: d for d in [
        "Register the workers' user-assigned identity and mark it in use.", INVENTORY, customer_text=_CUSTOMER_WAIT),
     _D("transient", "transient", "Microsoft's endpoints did not answer",
        "Every attempt met a timeout, a throttling (429) or a server error; retries ran out.",
-       "Nothing to fix in the setup; the next test will try again.", severity="warn",
+       "Nothing to fix in the setup; the next test will try again.", severity=Severity.WARNING,
        customer_text="Microsoft's service did not answer in time. Please reload this page in a few minutes."),
     _D("infrastructure", "transient", "Our own infrastructure failed",
        "The test could not run because a part of the portal itself failed (its cache, database or code), not "
        "because of the tenant or Microsoft's endpoints.",
-       "Check the workers' logs and the portal's Redis and database; the tenant needs nothing.", WORKER, "warn",
+       "Check the workers' logs and the portal's Redis and database; the tenant needs nothing.", WORKER, Severity.WARNING,
        customer_text="We could not finish checking. Please reload this page in a few minutes."),
     _D("worker_lost", "transient", "The worker stopped during the test",
        "The test was running when its worker process died, and its retries ran out.",
-       "Check the workers' health (memory, time limits); run the test again.", WORKER, "warn",
+       "Check the workers' health (memory, time limits); run the test again.", WORKER, Severity.WARNING,
        customer_text="We could not finish checking. Please reload this page in a few minutes."),
 ]}
 for alias in ("AADSTS700222", "AADSTS700229", "AADSTS700226"):
@@ -140,7 +142,7 @@ def _outage(raw: dict) -> Diagnosis:
               f"Microsoft's {endpoint} endpoint ({raw.get('cloud', '?')} cloud) failed for many tenants at once and "
               f"stayed unavailable for {minutes} minutes (since {raw.get('since', '?')}); the test was held, not "
               "run, and finished when the outage outlasted SWEEP_OUTAGE_MAX_MINUTES. Not a fault of this tenant.",
-              "Nothing to fix in the setup; the next test will try again.", severity="warn",
+              "Nothing to fix in the setup; the next test will try again.", severity=Severity.WARNING,
               customer_text=CATALOGUE["transient"].customer_text)
 
 

@@ -8,7 +8,7 @@ import msal
 
 from exchange.clouds import CLOUDS
 from exchange.faults import transient_status
-from exchange.http import NoAnswer, entra_session, throttled_answer, wire
+from exchange.http import DISCOVERY_SUFFIX, NoAnswer, outbound_session, shared_cache, throttled_answer, wire
 
 
 class TenantNotFound(Exception):
@@ -35,7 +35,7 @@ def tenant_discover(*, cloud_key: str, domain_or_id: str) -> TenantDiscovery:
         raise TenantNotFound(f"{domain_or_id!r} is not a domain name or a tenant id.")
     url = f"{cloud.login_base}/{name}/v2.0/.well-known/openid-configuration"
     try:
-        response = entra_session().get(url)
+        response = outbound_session().get(url)
     except NoAnswer as exc:
         raise EntraUnavailable(f"Microsoft Entra ID did not answer: {exc}. Try again.") from exc
     if transient_status(response.status_code):
@@ -71,7 +71,7 @@ class _NoTokenCache(msal.TokenCache):
 # Each client keeps its own MSAL http_cache: a chain runs on several threads at once, and MSAL guards an http_cache
 # with a lock of each client's own, so clients sharing one dict could corrupt its index. Nothing is lost by it: with
 # instance discovery off, the only GET MSAL caches is the tenant's own metadata, which no other client asks for, and
-# http.EntraClient shares that between every process through Django's cache (ENTRA_FACTS' aim, fleet-wide).
+# http.OutboundClient shares that between every process through Django's cache (ENTRA_FACTS' aim, fleet-wide).
 _apps: OrderedDict[tuple[str, str, str], msal.ConfidentialClientApplication] = OrderedDict()
 _lock = threading.Lock()
 
@@ -91,7 +91,7 @@ def confidential_client(*, login_base: str, tenant_id: str, client_id: str,
             client_id,
             client_credential={"client_assertion": assertion},
             authority=f"{login_base}/{tenant_id}",
-            http_client=entra_session(),
+            http_client=outbound_session(),
             http_cache={},
             token_cache=_NoTokenCache(),
             instance_discovery=False,
@@ -142,15 +142,25 @@ def client_credentials(app: msal.ConfidentialClientApplication, scope: str) -> T
     return TokenAttempt(result, status, retry_after, False, replayed=True)
 
 
+def client_tenants() -> set[str]:
+    """The tenants this process holds an MSAL client for (at most ENTRA_CLIENTS_MAX clients are kept)."""
+    with _lock:
+        return {key[1] for key in _apps}
+
+
 def reset_clients() -> None:
     with _lock:
         _apps.clear()
 
 
+ISSUER_TIMEOUT_SECONDS = 5  # an external issuer's discovery document, read while a page lints the FICs
+DISCOVERY_PROBLEM_TTL = 600  # seconds an external issuer's verdict is remembered
+
+
 def oidc_discovery_problem(issuer: str) -> str | None:
     """For an "other issuer" FIC: does `{issuer}/.well-known/openid-configuration` answer and name the same issuer?"""
     try:
-        response = entra_session().get(f"{issuer.rstrip('/')}/.well-known/openid-configuration", timeout=5)
+        response = outbound_session().get(f"{issuer.rstrip('/')}{DISCOVERY_SUFFIX}", timeout=ISSUER_TIMEOUT_SECONDS)
         body = response.json() if response.status_code == 200 else {}
     except NoAnswer as exc:
         return f"no answer from {issuer}: {exc}"
@@ -165,14 +175,12 @@ def oidc_discovery_problem(issuer: str) -> str | None:
     return None
 
 
-def oidc_discovery_problem_cached(issuer: str, ttl: int = 600) -> str | None:
-    """oidc_discovery_problem, remembered in the shared cache for `ttl` seconds (a page or an API call lints every
-    FIC; the issuers rarely change)."""
-    from django.core.cache import cache
-
+def oidc_discovery_problem_cached(issuer: str, ttl: int = DISCOVERY_PROBLEM_TTL) -> str | None:
+    """oidc_discovery_problem, remembered in the shared discovery cache (http.shared_cache) for `ttl` seconds (a page
+    or an API call lints every FIC; the issuers rarely change)."""
     key = f"oidc-discovery:{issuer}"
-    cached = cache.get(key)
+    cached = shared_cache("get", key)
     if cached is None:
         cached = oidc_discovery_problem(issuer) or ""
-        cache.set(key, cached, ttl)
+        shared_cache("set", key, cached, ttl)
     return cached or None

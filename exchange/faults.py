@@ -82,9 +82,9 @@ def transient_status(status: int | None, *, endpoint: str = "") -> bool:
     return status == 429 or status >= 500 or (endpoint == IMDS and status in (404, 410))
 
 
-def retry_after_seconds(value) -> float | None:
-    """THE Retry-After parser: delay-seconds or an HTTP date (RFC 9110 10.2.3), as seconds from now; None if absent
-    or unreadable."""
+def retry_after_seconds(value, *, now: float | None = None) -> float | None:
+    """THE Retry-After parser: delay-seconds or an HTTP date (RFC 9110 10.2.3), as seconds from `now` (a Unix time;
+    this instant when None); None if absent or unreadable."""
     if value is None:
         return None
     text = str(value).strip()
@@ -97,7 +97,7 @@ def retry_after_seconds(value) -> float | None:
             return None
         if when is None or when.tzinfo is None:
             return None
-        seconds = when.timestamp() - time.time()
+        seconds = when.timestamp() - (time.time() if now is None else now)
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN, infinities
         return None
     return max(0.0, seconds)

@@ -19,7 +19,7 @@ from urllib3 import HTTPHeaderDict
 
 from exchange.faults import NoAnswer, retry_after_seconds, transient_status, why
 
-__all__ = ["NoAnswer", "EntraClient", "ImdsClient", "entra_session", "wire", "throttled_answer"]
+__all__ = ["NoAnswer", "OutboundClient", "ImdsClient", "outbound_session", "wire", "throttled_answer"]
 
 logger = logging.getLogger(__name__)
 _local = threading.local()
@@ -99,7 +99,7 @@ class Response:
 
 
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
-DISCOVERY_TTL = 24 * 3600  # as long as MSAL keeps a discovery GET in its own http_cache
+DISCOVERY_TTL = 24 * 60 * 60  # as long as MSAL keeps a discovery GET in its own http_cache
 
 
 # The shared cache is an optimisation: when it fails (Redis down or refusing), discovery is read from Entra directly
@@ -109,7 +109,7 @@ _cache_state = {"down_until": 0.0, "failing": False}
 _cache_lock = threading.Lock()
 
 
-def _shared_cache(operation: str, *args):
+def shared_cache(operation: str, *args):
     """cache.get/set, or None when the cache fails (any error of it is ours, never the tenant's)."""
     from django.core.cache import cache
 
@@ -136,14 +136,15 @@ def _cached_discovery(url: str) -> Response | None:
     """A tenant's discovery document from Django's cache (Redis in production): public and stable, so one worker's
     fetch serves every worker process instead of each process asking Entra once per tenant (MSAL's own cache is
     per process)."""
-    body = _shared_cache("get", f"oidc:{url}")
+    body = shared_cache("get", f"oidc:{url}")
     if body is None:
         return None
     return Response(200, HTTPHeaderDict({"Content-Type": "application/json"}), body, url)
 
 
-class EntraClient:
-    """The HTTP client for login and ARM calls (and, as ImdsClient, IMDS), and MSAL's `http_client` (its documented
+class OutboundClient:
+    """The HTTP client of every outbound call: Entra's login and discovery, ARM, external OIDC issuers (and, as
+    ImdsClient, IMDS); MSAL's `http_client` (its documented
     interface: get/post/close). urllib3 directly: requests' session machinery (cookies, hooks, environment merging)
     cost ~0.2 ms of CPU per call, and a token test makes two. Trust is the configured CA bundle (or certifi's, as with
     requests); no proxy or CA variables are read from the environment; no retries or redirects (the retry policy is
@@ -197,14 +198,14 @@ class EntraClient:
         if method == "POST" or response.status_code >= 400 or url in _throttled:
             _note_answer(url, response.status_code, record.retry_after)
         if discovery and response.status_code == 200:
-            _shared_cache("set", f"oidc:{url}", response.content, DISCOVERY_TTL)
+            shared_cache("set", f"oidc:{url}", response.content, DISCOVERY_TTL)
         return response
 
     def close(self) -> None:
         self._pool.clear()
 
 
-class ImdsClient(EntraClient):
+class ImdsClient(OutboundClient):
     """MSAL's ManagedIdentityClient has no endpoint parameter: send its 169.254.169.254 calls to IMDS_URL."""
 
     IMDS_HOST = "http://169.254.169.254"
@@ -215,24 +216,24 @@ class ImdsClient(EntraClient):
         return super().request(method, url, **kwargs)
 
 
-_session: EntraClient | None = None
+_session: OutboundClient | None = None
 _sessions_lock = threading.Lock()
-_clients: "weakref.WeakSet[EntraClient]" = weakref.WeakSet()  # every client of this process (to renew after a fork)
+_clients: "weakref.WeakSet[OutboundClient]" = weakref.WeakSet()  # every client of this process (to renew after a fork)
 
 
-def entra_session() -> EntraClient:
-    """The process's pooled client for login and ARM, shared by every thread (urllib3's pools are thread-safe): MSAL
+def outbound_session() -> OutboundClient:
+    """The process's pooled client for Entra, ARM and OIDC issuers, shared by every thread (urllib3's pools are thread-safe): MSAL
     clients built on one thread are used by all. Each host's pool holds as many connections as threads may use it at
     once (TOKEN_TEST_THREADS, plus a few for the task's own thread), so none is discarded as "pool is full"."""
     global _session
     with _sessions_lock:
         if _session is None:
-            _session = EntraClient(maxsize=max(1, settings.TOKEN_TEST_THREADS) + 4)
+            _session = OutboundClient(maxsize=max(1, settings.TOKEN_TEST_THREADS) + 4)
         return _session
 
 
 def ssl_context() -> ssl.SSLContext:
-    """For httpx (msgraph-sdk): the same trust as entra_session()."""
+    """For httpx (msgraph-sdk): the same trust as outbound_session()."""
     return ssl.create_default_context(cafile=settings.ENTRA_CA_BUNDLE or certifi.where())
 
 

@@ -53,6 +53,11 @@ class HomeApp(models.Model):
     def exchange_audience(self) -> str:
         return self.mi_audience or CLOUDS[self.cloud].exchange_audience
 
+    def fics_url(self) -> str:
+        """Graph's collection of the app's federated credentials (shown before a change through Graph)."""
+        return (f"{self.cloud_info.graph_url}/v1.0/applications/{self.object_id or '{object id}'}"
+                "/federatedIdentityCredentials")
+
 
 class ManagedIdentity(models.Model):
     """A user-assigned managed identity the workers run as; `in_use` marks the one they present."""
@@ -158,6 +163,9 @@ class TokenTest(models.Model):
         TRANSIENT = "transient", "Service unavailable"
         ERROR = "error", "Unrecognised error"
 
+    PENDING = (Status.QUEUED, Status.RUNNING)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+
     tenant = models.ForeignKey("onboarding.CustomerTenant", on_delete=models.CASCADE, related_name="token_tests")
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tests")
@@ -187,7 +195,7 @@ class TokenTest(models.Model):
 
     @property
     def finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+        return self.status in self.FINISHED
 
     @property
     def duration_ms(self) -> int | None:

@@ -1,12 +1,17 @@
 """Reads of exchange: the identity the workers use, token tests and their filters, tenant health, sweep progress."""
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from exchange.breaker import outages_open
+from exchange.clouds import consent_redirect_uri
+from exchange.entra import oidc_discovery_problem_cached
+from exchange.lint import ERROR, lint_app, worst
 from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest
 
 # A sweep asks for the same app's identity once per tenant: with max_age, a worker process reads it once per window.
@@ -32,8 +37,6 @@ def forget_worker_identities() -> None:
 
 def fic_recently_created(app: HomeApp) -> bool:
     """A FIC of this app was created (through the portal, or first seen) within the propagation window."""
-    from django.conf import settings
-
     since = timezone.now() - timedelta(minutes=settings.FIC_PROPAGATION_MINUTES)
     return app.credentials.filter(removed_at=None).filter(
         Q(created_by_portal_at__gte=since) | Q(first_seen__gte=since)).exists()
@@ -57,17 +60,17 @@ def token_tests(*, tenant_id=None, outcome: str = "", code: str = "", status: st
     return tests.order_by("-queued_at", "-pk")
 
 
-def token_test_detail(pk: int) -> TokenTest:
+def token_tests_detailed() -> QuerySet[TokenTest]:
     return TokenTest.objects.select_related("tenant", "tenant__customer", "tenant__home_app", "sweep",
-                                            "requested_by").prefetch_related("steps").get(pk=pk)
+                                            "requested_by").prefetch_related("steps")
 
 
-def tenant_recent_tests(tenant, limit: int = 10) -> list[TokenTest]:
-    return list(TokenTest.objects.filter(tenant=tenant).order_by("-queued_at", "-pk")[:limit])
+def token_test_detail(pk: int) -> TokenTest:
+    return token_tests_detailed().get(pk=pk)
 
 
 def tenant_running_test(tenant) -> TokenTest | None:
-    return (TokenTest.objects.filter(tenant=tenant, status__in=[TokenTest.Status.QUEUED, TokenTest.Status.RUNNING])
+    return (TokenTest.objects.filter(tenant=tenant, status__in=TokenTest.PENDING)
             .order_by("-queued_at").first())
 
 
@@ -75,31 +78,35 @@ def sweeps(limit: int = 20) -> list[Sweep]:
     return list(Sweep.objects.select_related("started_by")[:limit])
 
 
-def health_overview() -> dict:
-    """Counts for the dashboard: tenants by last outcome, and recent exchange success."""
-    from onboarding.models import CustomerTenant
+def sweep_running() -> Sweep | None:
+    return Sweep.objects.filter(finished_at=None).first()
 
-    tenants = CustomerTenant.objects.filter(offboarded_at=None)
-    by_outcome = dict(tenants.values_list("last_outcome").annotate(n=Count("pk")).values_list("last_outcome", "n"))
-    recent = TokenTest.objects.filter(status__in=[TokenTest.Status.SUCCEEDED, TokenTest.Status.FAILED])
-    latest = list(recent.order_by("-finished_at").values_list("outcome", flat=True)[:500])
+
+def sweep_failures(sweep: Sweep, *, limit: int) -> list[TokenTest]:
+    return list(sweep.tests.filter(status=TokenTest.Status.FAILED).select_related("tenant")[:limit])
+
+
+RECENT_RUNS = 500  # the finished tests the success rate is computed over
+TOP_CODES = 6
+CHART_DAYS = 14
+
+
+def health_overview() -> dict:
+    """Exchange's figures for the dashboard: the recent success rate, the commonest diagnoses, tests queued or
+    running, and finished tests per day. (Tenants' figures are onboarding's.)"""
+    recent = TokenTest.objects.filter(status__in=TokenTest.FINISHED)
+    latest = list(recent.order_by("-finished_at").values_list("outcome", flat=True)[:RECENT_RUNS])
     total = len(latest)
     ok = latest.count(TokenTest.Outcome.VERIFIED)
-    failing = tenants.filter(consecutive_failures__gt=0).select_related("customer").order_by("failing_since")[:10]
-    codes = (recent.exclude(diagnosis_code__in=["", "verified"]).values("diagnosis_code")
-             .annotate(n=Count("pk")).order_by("-n")[:6])
+    codes = (recent.exclude(diagnosis_code__in=["", TokenTest.Outcome.VERIFIED]).values("diagnosis_code")
+             .annotate(n=Count("pk")).order_by("-n")[:TOP_CODES])
     return {
-        "tenants_total": tenants.count(),
-        "tenants_verified": by_outcome.get("verified", 0),
-        "tenants_no_role": by_outcome.get("no_role", 0),
-        "tenants_failing": tenants.filter(consecutive_failures__gt=0).exclude(last_outcome="no_role").count(),
-        "tenants_untested": by_outcome.get("", 0),
         "recent_total": total,
         "recent_success_rate": round(100 * ok / total) if total else None,
-        "failing_tenants": list(failing),
         "top_codes": list(codes),
-        "running": TokenTest.objects.filter(Q(status="queued") | Q(status="running")).count(),
-        "chart": daily_counts(days=14),
+        "running": TokenTest.objects.filter(status__in=TokenTest.PENDING).count(),
+        "chart": daily_counts(days=CHART_DAYS),
+        "chart_days": CHART_DAYS,
     }
 
 
@@ -107,7 +114,7 @@ def daily_counts(*, days: int) -> dict | None:
     """Finished token tests per day, verified vs not, for the dashboard's chart."""
     start = timezone.now() - timedelta(days=days - 1)
     rows = (TokenTest.objects.filter(finished_at__gte=start).annotate(day=TruncDate("finished_at"))
-            .values("day").annotate(total=Count("pk"), ok=Count("pk", filter=Q(outcome="verified"))))
+            .values("day").annotate(total=Count("pk"), ok=Count("pk", filter=Q(outcome=TokenTest.Outcome.VERIFIED))))
     by_day = {row["day"]: row for row in rows}
     if not by_day:
         return None
@@ -133,3 +140,27 @@ def outages_current(*, now: datetime | None = None) -> list[dict]:
                         "minutes": round(outage.minutes(now), 1),
                         "tenants_affected": held.values("tenant").distinct().count()})
     return outages
+
+
+@dataclass(frozen=True)
+class InventoryReport:
+    apps: list[dict]  # per home app: app, findings, fics [(fic, findings)], status, first error, worker identity...
+    identities: list[ManagedIdentity]
+
+
+def fic_inventory_report() -> InventoryReport:
+    """Every home app with its live FICs as last read from Graph and the lint's findings (app-level and per FIC),
+    its worst severity and first error, the identity the workers use, and the FICs seen removed."""
+    identities = list(ManagedIdentity.objects.all())
+    apps = []
+    for app in HomeApp.objects.prefetch_related("credentials"):
+        fics = [f for f in app.credentials.all() if f.removed_at is None]
+        findings, per_fic = lint_app(app, fics=fics, identities=identities, portal_redirect_uri=consent_redirect_uri(),
+                                     discovery=oidc_discovery_problem_cached)
+        everything = findings + [f for items in per_fic.values() for f in items]
+        apps.append({"app": app, "findings": findings, "fics": [(f, per_fic[f.pk]) for f in fics],
+                     "status": worst(everything),
+                     "first": next((f for f in everything if f.severity == ERROR), None),
+                     "worker_identity": worker_identity(app),
+                     "removed": [f for f in app.credentials.all() if f.removed_at]})
+    return InventoryReport(apps, identities)

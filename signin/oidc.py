@@ -16,7 +16,7 @@ from django.core.cache import cache
 
 from exchange import imds
 from exchange.clouds import CLOUDS
-from exchange.http import NoAnswer, entra_session
+from exchange.http import NoAnswer, outbound_session
 
 
 class SigninRefused(Exception):
@@ -90,7 +90,7 @@ def client(cfg: Config) -> msal.ConfidentialClientApplication:
         try:
             app = msal.ConfidentialClientApplication(
                 cfg.client_id, authority=cfg.authority, client_credential={"client_assertion": _assertion(cfg)},
-                http_client=entra_session(), token_cache=_NoTokenCache(), instance_discovery=False,
+                http_client=outbound_session(), token_cache=_NoTokenCache(), instance_discovery=False,
                 exclude_scopes=["offline_access"])  # no refresh token: the portal only needs the ID token
         except (ValueError, NoAnswer, msal.exceptions.MsalServiceError) as exc:
             raise SigninRefused("unavailable", detail=f"Microsoft Entra ID's metadata for the tenant could not be "
@@ -148,7 +148,7 @@ JWKS_REFRESH_SECONDS = 60  # an unknown kid refetches the keys (Entra rolls them
 def _jwks_uri(cfg: Config) -> str:
     url = f"{cfg.authority}/v2.0/.well-known/openid-configuration"  # cached fleet-wide by exchange.http
     try:
-        response = entra_session().get(url)
+        response = outbound_session().get(url)
         uri = response.json().get("jwks_uri") if response.status_code == 200 else None
     except (NoAnswer, ValueError) as exc:
         raise SigninRefused("unavailable", detail=f"The tenant's OpenID configuration could not be read: {exc}") from exc
@@ -160,7 +160,7 @@ def _jwks_uri(cfg: Config) -> str:
 
 def _fetch_keys(uri: str) -> dict:
     try:
-        response = entra_session().get(uri)
+        response = outbound_session().get(uri)
         keys = response.json().get("keys", []) if response.status_code == 200 else None
     except (NoAnswer, ValueError) as exc:
         raise SigninRefused("unavailable", detail=f"The tenant's signing keys could not be read: {exc}") from exc

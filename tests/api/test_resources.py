@@ -150,7 +150,7 @@ def test_token_test_list_filters(api_world, make_tenant):
 
 
 def test_health_and_fic_inventory(api_world, make_tenant):
-    from exchange.inventory import fic_inventory_sync
+    from exchange.services import fic_inventory_sync
     from portal.services import Actor
 
     make_tenant(last_outcome="verified")

@@ -5,8 +5,9 @@ import pytest
 from django.db import DatabaseError
 
 from emulator import world as demo
-from exchange import chain, services
+from exchange import chain, faults, pool, services
 from exchange.models import Sweep, TokenTest
+from exchange.services import tokentests
 from exchange.signals import tenants_tested
 
 
@@ -24,14 +25,14 @@ def _tests(ids):
 
 def test_a_chain_that_raises_is_handed_back_not_blamed_on_the_tenant(batch, monkeypatch, settings):
     """A Redis error escaping MSAL used to crash the whole batch: the finished chains were thrown away."""
-    run = services._run_chain
+    run = tokentests._run_chain
 
     def cache_down_for_tailspin(test, identity):
         if str(test.tenant.tenant_id) == demo.TAILSPIN:
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
         return run(test, identity)
 
-    monkeypatch.setattr(services, "_run_chain", cache_down_for_tailspin)
+    monkeypatch.setattr(tokentests, "_run_chain", cache_down_for_tailspin)
     executions, unstarted = services.token_tests_execute(test_ids=batch)
     by_id = {e.test_id: e for e in executions}
     fabrikam, tailspin, northwind = (TokenTest.objects.select_related("tenant").get(pk=pk) for pk in batch)
@@ -44,33 +45,34 @@ def test_a_chain_that_raises_is_handed_back_not_blamed_on_the_tenant(batch, monk
 
 
 def test_a_result_classified_as_infrastructure_is_handed_back(batch, monkeypatch):
-    run = services._run_chain
+    run = tokentests._run_chain
 
     def infrastructure_for_northwind(test, identity):
         result = run(test, identity)
         if str(test.tenant.tenant_id) == demo.NORTHWIND:
-            result.failure = "infrastructure"  # what the chain says when our cache or database failed it
+            # what the chain says when our cache or database failed it
+            result.failure = faults.classify(faults.ARM, exc=RuntimeError("the shared cache is down"))
         return result
 
-    monkeypatch.setattr(services, "_run_chain", infrastructure_for_northwind)
+    monkeypatch.setattr(tokentests, "_run_chain", infrastructure_for_northwind)
     services.token_tests_execute(test_ids=batch)
     northwind = TokenTest.objects.select_related("tenant").get(pk=batch[2])
     assert (northwind.status, northwind.attempts) == ("queued", 0)
     assert northwind.tenant.last_outcome == "" and Sweep.objects.get().done == 2
 
 
-def test_a_batch_that_cannot_record_one_test_records_the_others_and_hands_it_back(batch, settings):
+def test_a_batch_that_cannot_record_one_test_records_the_others_and_hands_it_back(batch, monkeypatch, settings):
     northwind = TokenTest.objects.get(pk=batch[2]).tenant_id
 
-    def database_error_on_northwind(sender, *, tenant_pks, **kwargs):
+    def database_error_on_northwind(sender, *, tenant_pks, outcome, at, **kwargs):
         if northwind in tenant_pks:
             raise DatabaseError("terminating connection due to administrator command")
 
-    tenants_tested.connect(database_error_on_northwind, dispatch_uid="test-database-error-on-northwind")
+    tenants_tested.connect(database_error_on_northwind, sender=TokenTest)
     try:
         executions, _ = services.token_tests_execute(test_ids=batch)
     finally:
-        tenants_tested.disconnect(dispatch_uid="test-database-error-on-northwind")
+        tenants_tested.disconnect(database_error_on_northwind, sender=TokenTest)
     statuses = dict(TokenTest.objects.filter(pk__in=batch).values_list("pk", "status"))
     assert statuses == {batch[0]: "succeeded", batch[1]: "failed", batch[2]: "queued"}
     assert {e.test_id: e.retry_in for e in executions}[batch[2]] == settings.TOKEN_TEST_RETRY_BASE_SECONDS
@@ -83,7 +85,7 @@ def test_an_interrupted_batch_still_waits_for_its_chains_and_records_them(batch,
     from billiard.exceptions import SoftTimeLimitExceeded
 
     portal_on_emulator.control.faults(arm={"latency_ms": 500})
-    real_wait, calls = services.wait, []
+    real_wait, calls = pool.wait, []
 
     def soft_time_limit_once(pending, timeout):
         calls.append(len(pending))
@@ -91,7 +93,7 @@ def test_an_interrupted_batch_still_waits_for_its_chains_and_records_them(batch,
             raise SoftTimeLimitExceeded()  # Celery raises it in the task's thread, here while it waits
         return real_wait(pending, timeout=timeout)
 
-    monkeypatch.setattr(services, "wait", soft_time_limit_once)
+    monkeypatch.setattr(pool, "wait", soft_time_limit_once)
     executions, _ = services.token_tests_execute(test_ids=batch)
     assert len(calls) >= 2 and sorted(e.status for e in executions) == ["failed", "failed", "succeeded"]
     assert not chain._home_locks or all(not lock.locked() for lock in chain._home_locks.values())

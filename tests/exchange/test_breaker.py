@@ -116,7 +116,7 @@ def test_a_tenant_failing_where_many_fail_is_retried_past_its_attempts(portal_on
 
     settings.TOKEN_TEST_MAX_ATTEMPTS = 2
     settings.BREAKER_MIN_FAILURES = 3
-    breaker_observe(counts={("global", "arm_probe"): [20, 3]})  # other tenants' failures on ARM this minute
+    breaker_observe(counts={("global", "arm"): [20, 3]})  # other tenants' failures on ARM this minute
     portal_on_emulator.control.faults(arm={"fail_next": 3, "fail_status": 503, "retry_after": 0})
     tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
     with django_capture_on_commit_callbacks(execute=True):

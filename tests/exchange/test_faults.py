@@ -3,7 +3,6 @@ httpx/azure-core/msgraph, Redis and the database), produced for real where they 
 and the one status rule and Retry-After parser."""
 import email.utils
 import socket
-import time
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ from exchange.faults import (
     retry_after_seconds,
     transient_status,
 )
-from exchange.http import EntraClient, NoAnswer, wire
+from exchange.http import NoAnswer, OutboundClient, wire
 
 
 def _closed_port() -> int:
@@ -46,10 +45,11 @@ def test_one_status_rule(status, endpoint, transient):
 
 
 def test_one_retry_after_parser():
-    soon = email.utils.formatdate(time.time() + 120, usegmt=True)
+    now = 1_700_000_000.0  # a fixed instant: the answer depends on it, never on the clock of the test run
+    soon = email.utils.formatdate(now + 120, usegmt=True)
     assert retry_after_seconds("7") == 7.0 and retry_after_seconds(" 1.5 ") == 1.5 and retry_after_seconds(3) == 3.0
-    assert 100 < retry_after_seconds(soon) <= 120
-    assert retry_after_seconds(email.utils.formatdate(time.time() - 60, usegmt=True)) == 0.0  # a date gone by
+    assert retry_after_seconds(soon, now=now) == 120.0
+    assert retry_after_seconds(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0  # a date gone by
     assert retry_after_seconds("-3") == 0.0
     for garbage in (None, "", "soon", "nan", "inf", "Mon, 99 Foo"):
         assert retry_after_seconds(garbage) is None
@@ -133,9 +133,9 @@ def test_urllib3_timeouts_and_refusals(portal_on_emulator, settings):
     settings.ENTRA_HTTP_TIMEOUT = 0.2
     portal_on_emulator.control.faults(arm={"latency_ms": 1000})
     with pytest.raises(NoAnswer) as timed_out:
-        EntraClient().get(f"{portal_on_emulator.info['base_url']}/subscriptions")
+        OutboundClient().get(f"{portal_on_emulator.info['base_url']}/subscriptions")
     with pytest.raises(NoAnswer) as refused:
-        EntraClient().get(f"https://127.0.0.1:{_closed_port()}/subscriptions")
+        OutboundClient().get(f"https://127.0.0.1:{_closed_port()}/subscriptions")
     assert classify(ARM, exc=timed_out.value).message == "No answer from Azure Resource Manager: it timed out."
     assert classify(ARM, exc=refused.value).message == (
         "No answer from Azure Resource Manager: the connection was refused or could not be made.")

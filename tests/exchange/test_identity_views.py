@@ -23,7 +23,8 @@ def test_admin_registers_a_home_app_and_bad_input_is_explained(staff_clients, db
     edit = staff_clients["admin"].post(reverse("exchange:homeapp-edit", kwargs={"pk": app.pk}),
                                        {**APP, "name": "Renamed"})
     assert edit.status_code == 302 and HomeApp.objects.get().name == "Renamed"
-    assert AuditEvent.objects.get(action="homeapp.updated").detail == {"fields": ["name"]}
+    assert AuditEvent.objects.get(action="homeapp.updated").detail == {"fields": ["name"],
+                                                                       "changes": {"name": ["Keyless", "Renamed"]}}
 
 
 def test_system_assigned_identities_are_refused(staff_clients, db):

@@ -8,10 +8,10 @@ from django.conf import settings as django_settings
 from emulator import world as demo
 from exchange import chain
 from exchange.demo import demo_seed
-from exchange.inventory import InventoryError, fic_body_for, fic_create, fic_delete, fic_inventory_sync
 from exchange.lint import lint_app
 from exchange.models import FederatedCredential
 from exchange.selectors import fic_recently_created
+from exchange.services import InventoryError, fic_body_for, fic_create, fic_delete, fic_inventory_sync
 from portal.models import AuditEvent
 from portal.services import Actor
 

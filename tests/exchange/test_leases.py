@@ -11,6 +11,7 @@ from django.utils import timezone
 from emulator import world as demo
 from exchange import chain, services
 from exchange.models import Sweep, TokenTest
+from exchange.services import leases, outcomes
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def test_a_claim_gives_the_attempt_its_own_start_and_a_lease(tenant, settings):
     first_start = timezone.now() - timedelta(hours=1)
     test = TokenTest.objects.create(tenant=tenant, trigger="manual", attempts=1, started_at=first_start)
     now = timezone.now()
-    [claimed] = services._claim([test.pk], owner="me", now=now)
+    [claimed] = leases.claim([test.pk], owner="me", now=now)
     assert (claimed.status, claimed.attempts, claimed.lease_owner) == ("running", 2, "me")
     assert claimed.started_at == first_start and claimed.attempt_started_at == now
     assert claimed.lease_expires_at == now + timedelta(seconds=settings.TOKEN_TEST_LEASE_SECONDS)
@@ -44,7 +45,7 @@ def test_the_lease_is_renewed_while_the_chain_runs(portal_on_emulator, tenant, s
 def test_a_live_lease_is_not_taken_over_but_an_expired_one_is(tenant, settings):
     test = TokenTest.objects.create(tenant=tenant, trigger="manual")
     t0 = timezone.now()
-    services._claim([test.pk], owner="dead-worker", now=t0)
+    leases.claim([test.pk], owner="dead-worker", now=t0)
     assert services.token_test_execute(test_id=test.pk, now=t0 + timedelta(seconds=1)) is None  # a duplicate
     later = t0 + timedelta(seconds=settings.TOKEN_TEST_LEASE_SECONDS + 1)
     execution = services.token_test_execute(test_id=test.pk, now=later)  # a re-delivered message
@@ -59,17 +60,17 @@ def test_a_late_result_of_a_lost_lease_reopens_nothing(portal_on_emulator, tenan
     sweep = Sweep.objects.create(trigger="manual", total=1)
     test = TokenTest.objects.create(tenant=tenant, trigger="sweep", sweep=sweep)
     t0 = timezone.now()
-    [old] = services._claim([test.pk], owner="slow-worker", now=t0)
+    [old] = leases.claim([test.pk], owner="slow-worker", now=t0)
     later = t0 + timedelta(seconds=settings.TOKEN_TEST_LEASE_SECONDS + 1)
     assert services.token_test_execute(test_id=test.pk, now=later).status == "succeeded"
     late = chain.ChainResult([], "transient", transient=True, retry_after=1.0)
-    assert services._record_or_hand_back([(old, late)], owner="slow-worker", held={}) == []
+    assert outcomes.record_or_hand_back([(old, late)], owner="slow-worker", held={}) == []
     test.refresh_from_db()
     sweep.refresh_from_db()
     assert (test.status, test.outcome, test.not_before) == ("succeeded", "verified", None)
     assert (sweep.done, sweep.total, sweep.succeeded) == (1, 1, 1)
     # and the retry itself is conditional on the lease too
-    assert services._schedule_retry(old, 5.0, owner="slow-worker").retry_in is None
+    assert outcomes.schedule_retry(old, 5.0, owner="slow-worker").retry_in is None
     test.refresh_from_db()
     assert test.status == "succeeded"
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from exchange import services
 from exchange.models import Sweep, TokenTest
+from exchange.services import reaper
 from portal.models import AuditEvent
 
 
@@ -14,7 +15,7 @@ from portal.models import AuditEvent
 def sent(monkeypatch):
     """The ids the reaper sends back to the queue (the broker itself is exercised in test_worker_tasks.py)."""
     ids = []
-    monkeypatch.setattr(services, "_enqueue", lambda test_ids, **kwargs: ids.extend(test_ids))
+    monkeypatch.setattr(reaper, "enqueue", lambda test_ids, **kwargs: ids.extend(test_ids))
     return ids
 
 

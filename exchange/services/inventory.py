@@ -1,5 +1,5 @@
 """Writes of the FIC inventory: syncing home apps and their federated credentials from Graph (with drift detection),
-and creating or deleting a FIC through Graph. Every change is audited. (The token-test services live in services.py.)"""
+and creating or deleting a FIC through Graph. Every change is audited. (exchange.services re-exports these.)"""
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,7 +12,10 @@ FIELDS = ("name", "issuer", "subject", "audiences", "description")
 
 
 class InventoryError(Exception):
-    pass
+    @property
+    def untrusted(self) -> bool:
+        """Graph refused the workers' own identity (no working FIC): the fix is made by hand in Entra."""
+        return "70021" in str(self)
 
 
 def _identity_for(app: HomeApp) -> ManagedIdentity:
