@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from exchange.demo import demo_environment, demo_seed
-from exchange.inventory import fic_inventory_sync
 from exchange.models import Sweep
+from exchange.services import fic_inventory_sync
 from onboarding.models import Customer, CustomerTenant
 from onboarding.services import customer_create, sweep_all_start, tenant_add
 from portal.roles import ROLES
