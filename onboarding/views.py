@@ -164,7 +164,7 @@ def bulk_import(request):
         data = form.cleaned_data["file"].read(settings.BULK_IMPORT_MAX_BYTES + 1)
         try:
             rows = bulk.bulk_import(data=data, home_app=form.cleaned_data["home_app"],
-                                        actor=Actor.staff(request.user), created_by=request.user)
+                                    actor=Actor.staff(request.user), created_by=request.user)
         except ValidationError as exc:
             problems = exc.messages
     return render(request, "onboarding/bulk_import.html", {
