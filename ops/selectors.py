@@ -1,50 +1,50 @@
 """Reads of the ops app: tenants' states in one query, recent outcomes and latencies, queues, sweeps, alert history."""
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, F, Min, Q, Sum
 
 from exchange.models import FederatedCredential, HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
 from onboarding.models import CustomerTenant
 from ops.models import Alert, Delivery
 
-TENANT_STATES = ("pending", "consent_received", "verified", "no_role", "failing", "offboarded")
+TENANT_STATES = tuple(CustomerTenant.Status.values)  # draft, invited, consent received, verified, … offboarded
 # Outcomes that say nothing about the tenant (Microsoft did not answer; a new FIC propagates): its state stays.
 NO_NEWS_OUTCOMES = ("transient", "propagating")
-TENANT_FIELDS = ("pk", "customer_id", "tenant_id", "primary_domain", "cloud", "last_outcome", "consent_received_at",
-                 "verified_at", "offboarded_at")
+TENANT_FIELDS = ("pk", "customer_id", "tenant_id", "primary_domain", "cloud", "last_outcome", "consent_received_at")
+# The facts a state is derived from, as booleans the database computes (so they can also be grouped on).
+_FACTS = {"off": Q(offboarded_at__isnull=False), "verified": Q(verified_at__isnull=False),
+          "consent": Q(consent_received_at__isnull=False), "invited": Q(invited_at__isnull=False),
+          "declined": Q(declined_at__isnull=False) & (Q(consent_received_at=None)
+                                                     | Q(declined_at__gt=F("consent_received_at")))}
 
 
 def tenant_state(row: dict, *, no_news_keeps: bool = True) -> str:
-    """A tenant's state from its columns; "" when the last outcome is no news (`no_news_keeps`)."""
-    if row["offboarded_at"]:
+    """A tenant's state from its facts, as CustomerTenant.status derives it; "" when the last outcome is no news
+    about the tenant and `no_news_keeps` (the watcher then keeps the state it knew)."""
+    if row["off"]:
         return "offboarded"
     outcome = row["last_outcome"]
     if outcome in ("verified", "no_role"):
         return outcome
     if outcome in NO_NEWS_OUTCOMES and no_news_keeps:
         return ""
-    if outcome and (row["consent_received_at"] or row["verified_at"]):
+    if row["declined"]:
+        return "declined"
+    if outcome and (row["consent"] or row["verified"]):
         return "failing"
-    return "consent_received" if row["consent_received_at"] else "pending"
+    return "consent_received" if row["consent"] else "invited" if row["invited"] else "draft"
 
 
 def tenant_rows():
     """Every tenant's state columns: one query, streamed."""
-    return CustomerTenant.objects.order_by().values(*TENANT_FIELDS).iterator(chunk_size=2000)
+    return CustomerTenant.objects.order_by().values(*TENANT_FIELDS, **_FACTS).iterator(chunk_size=2000)
 
 
 def tenants_by_state() -> dict[str, int]:
     """Tenant counts per state: one grouped query over the state columns."""
     counts = dict.fromkeys(TENANT_STATES, 0)
-    rows = (CustomerTenant.objects.order_by()
-            .values("last_outcome", off=Q(offboarded_at__isnull=False), consent=Q(consent_received_at__isnull=False),
-                    verified=Q(verified_at__isnull=False))
-            .annotate(n=Count("pk")))
-    for row in rows:
-        state = tenant_state({"offboarded_at": row["off"], "last_outcome": row["last_outcome"],
-                              "consent_received_at": row["consent"], "verified_at": row["verified"]},
-                             no_news_keeps=False)
-        counts[state] += row["n"]
+    for row in CustomerTenant.objects.order_by().values("last_outcome", **_FACTS).annotate(n=Count("pk")):
+        counts[tenant_state(row, no_news_keeps=False)] += row["n"]
     return counts
 
 

@@ -13,7 +13,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from portal.services import Actor, audit_record
 logger = logging.getLogger(__name__)
 LOST_FROM, LOST_TO = ("verified",), ("failing", "no_role")
 SIGNATURE_HEADER, TIMESTAMP_HEADER = "X-Portal-Signature", "X-Portal-Timestamp"
+_WATCH_LOCK_KEY = 0x6F70_7377  # "opsw"
 
 
 class DeliveryError(Exception):
@@ -51,13 +52,13 @@ def _tenant_alerts(now: datetime) -> list[Alert]:
                  "outcome": row["last_outcome"]}
         consent_news = consent_at and (consent_at > watch.consent_at if watch and watch.consent_at
                                        else consent_at >= recent_consent)
-        if consent_news and not row["offboarded_at"]:
+        if consent_news and not row["off"]:
             alerts.append(Alert(kind=AlertKind.CONSENT, dedupe_key=f"consent:{row['pk']}:{consent_at.isoformat()}",
                                 title=f"Consent received: {_label(row)}",
                                 text=f"The admin of {_label(row)} consented; the first token test follows.",
                                 facts=facts, **base))
         if watch is None:
-            new.append(TenantWatch(tenant_id=row["pk"], state=state or "pending", consent_at=consent_at,
+            new.append(TenantWatch(tenant_id=row["pk"], state=state or "draft", consent_at=consent_at,
                                    changed_at=now))
             continue
         kind, dirty = "", bool(consent_news)
@@ -160,11 +161,22 @@ def _outage_alerts(now: datetime) -> list[Alert]:
     return alerts
 
 
+def _watch_lock() -> bool:
+    """One watcher at a time on PostgreSQL (a transaction-scoped advisory lock); SQLite serialises writers anyway."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_WATCH_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
 def alerts_watch(*, now: datetime | None = None) -> list[Alert]:
     """One pass of the state watcher: tenants' transitions, lint findings, outages; each new alert routed to its
     channels and its deliveries queued (after commit). Running twice at once raises nothing twice."""
     now = now or timezone.now()
     with transaction.atomic():
+        if not _watch_lock():
+            return []  # another watcher is at it (a beat tick overlapping a slow run)
         alerts = _tenant_alerts(now) + _finding_alerts(now) + _outage_alerts(now)
         created = _alerts_save(alerts)
         _deliveries_unstick(now)

@@ -2,7 +2,8 @@
 webhook; restored → one recovery notice; the same delivery sent twice sends once."""
 from emulator import world as demo
 from exchange import chain
-from exchange.services import token_test_start
+from exchange.models import TokenTest
+from exchange.services import token_test_start, token_tests_execute
 from ops import services
 from ops.models import Alert, Delivery
 from ops.tasks import alerts_watch, delivery_send
@@ -63,3 +64,42 @@ def test_lost_access_and_restored(portal_on_emulator, make_tenant, smtp_server, 
     assert all(r["verified"] for r in webhook_receiver.received)
     assert list(Alert.objects.filter(kind__in=kinds).values_list("kind", flat=True).order_by("pk")) == \
         ["lost_access", "restored"]
+
+
+def test_an_outage_across_tenants_is_one_alert_and_one_recovery(portal_on_emulator, make_tenant, settings,
+                                                                smtp_server, webhook_receiver,
+                                                                django_capture_on_commit_callbacks):
+    """Microsoft's token endpoint fails for every tenant (the emulator's fault): the circuit breaker opens, the tests
+    are held; the watcher raises one outage alert (not one per tenant), then one notice when the endpoint is back."""
+    capture = django_capture_on_commit_callbacks
+    settings.BREAKER_MIN_FAILURES = 2
+    tenants = [make_tenant(tenant_id=t, home_app=portal_on_emulator.app)
+               for t in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND)]
+    mail, _ = services.channel_create(actor=ADMIN, name="NOC mail", kind="email", addresses=["noc@mssp.example"])
+    hook, webhook_receiver.secret = services.channel_create(actor=ADMIN, name="NOC hook", kind="webhook",
+                                                            url=webhook_receiver.url, format="slack")
+    services.route_create(actor=ADMIN, channel=mail, kinds=["lost_access", "outage", "outage_over"])
+    services.route_create(actor=ADMIN, channel=hook, kinds=["lost_access", "outage", "outage_over"])
+    with capture(execute=True):
+        alerts_watch.delay()
+
+    portal_on_emulator.control.faults(token={"fail_next": 10_000, "fail_status": 503, "retry_after": 0})
+    ids = [TokenTest.objects.create(tenant=t, trigger="sweep").pk for t in tenants]
+    token_tests_execute(test_ids=ids)
+    with capture(execute=True):
+        alerts_watch.delay()
+        alerts_watch.delay()
+    assert [s.split("] ")[1] for s in smtp_server.subjects()] == ["Outage: home_token (global cloud)"]
+    assert len(webhook_receiver.received) == 1 and webhook_receiver.received[0]["verified"]
+    assert webhook_receiver.received[0]["json"]["text"].startswith("*Outage: home_token (global cloud)*")
+
+    portal_on_emulator.control.faults(token={"fail_next": 0})  # the endpoint is back
+    chain.reset_clients()
+    due = max(TokenTest.objects.filter(pk__in=ids).values_list("not_before", flat=True))
+    token_tests_execute(test_ids=ids, now=due)
+    with capture(execute=True):
+        alerts_watch.delay()
+    assert [s.split("] ")[1] for s in smtp_server.subjects()] == ["Outage: home_token (global cloud)",
+                                                                   "Outage over: home_token (global cloud)"]
+    assert len(webhook_receiver.received) == 2
+    assert not Alert.objects.filter(kind__in=["lost_access", "restored"]).exists()

@@ -2,6 +2,7 @@
 Grafana dashboard parses and names only metrics the endpoint exports."""
 import json
 import re
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exchange.breaker import ENDPOINTS
 from exchange.diagnosis import CATALOGUE
 from exchange.models import Sweep, TokenTest, TokenTestStep
+from onboarding.models import CustomerTenant
 from ops.models import Alert, AlertKind, Delivery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +32,9 @@ def data(make_tenant):
     now = timezone.now()
     tenants = [make_tenant(last_outcome=o) for o in ("verified", "verified", "no_role", "not_consented", "")]
     make_tenant(offboarded_at=now)
+    make_tenant(consent_received_at=None)
+    make_tenant(consent_received_at=None, invited_at=now)
+    make_tenant(consent_received_at=now - timedelta(days=1), declined_at=now)
     codes = ["verified", "verified", "AADSTS700016", "AADSTS99999999", "transient", "made-up"]
     for i, code in enumerate(codes):
         test = TokenTest.objects.create(tenant=tenants[i % 4], trigger="sweep", status="failed", finished_at=now,
@@ -53,8 +58,9 @@ def data(make_tenant):
 def test_scrape_parses_with_bounded_labels(data):
     families = _scrape()
     tenants = {s.labels["state"]: s.value for s in families["portal_tenants"].samples}
-    assert tenants == {"pending": 0, "consent_received": 1, "verified": 2, "no_role": 1, "failing": 1,
-                       "offboarded": 1}
+    assert tenants == {"draft": 1, "invited": 1, "consent_received": 1, "verified": 2, "no_role": 1, "failing": 1,
+                       "declined": 1, "offboarded": 1}
+    assert tenants == Counter(t.status for t in CustomerTenant.objects.all())  # as the model derives it
     tests = {(s.labels["outcome"], s.labels["diagnosis"]): s.value for s in families["portal_token_tests_recent"].samples}
     assert tests[("verified", "verified")] == 2 and tests[("other", "AADSTS700016")] == 1
     assert tests[("error", "other")] == 2  # unknown codes are folded, never a label of their own
