@@ -40,7 +40,7 @@ def data(make_tenant):
         test = TokenTest.objects.create(tenant=tenants[i % 4], trigger="sweep", status="failed", finished_at=now,
                                         outcome="verified" if code == "verified" else "error" if i > 2 else "x-odd",
                                         diagnosis_code=code)
-        for name, ms in (("imds", 30), ("tenant_token", 400 + i * 1000), (f"tenant-{test.tenant.tenant_id}", 5)):
+        for name, ms in (("imds", 30), ("tenant_token", 400 + i * 1000), (f"unknown-hop-{i}", 5)):
             TokenTestStep.objects.create(test=test, name=name, started_at=now, duration_ms=ms, ok=True)
     old = TokenTest.objects.create(tenant=tenants[0], trigger="sweep", status="failed", outcome="error",
                                    diagnosis_code="AADSTS90002", finished_at=now - timedelta(days=1))
