@@ -10,5 +10,4 @@ urlpatterns = [
     path("alerts/channels/<int:pk>/delete/", views.channel_delete, name="channel-delete"),
     path("alerts/routes/new/", views.route_create, name="route-create"),
     path("alerts/routes/<int:pk>/delete/", views.route_delete, name="route-delete"),
-    path("metrics", views.metrics, name="metrics"),
 ]

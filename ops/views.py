@@ -81,9 +81,28 @@ def route_delete(request, pk: int):
     return redirect("ops:alert-settings")
 
 
-@require_GET
 def metrics(request):
+    """GET /metrics, answered by MetricsMiddleware before host validation and the HTTPS redirect (Prometheus scrapes a
+    worker's address over plain HTTP from inside the network); the allow-list or the bearer token is the guard."""
+    if request.method not in ("GET", "HEAD"):
+        response = HttpResponse("Method not allowed.\n", status=405, content_type="text/plain")
+        response["Allow"] = "GET, HEAD"
+        return response
     if not services.metrics_allowed(ip=client_ip(request), authorization=request.headers.get("Authorization", "")):
         return HttpResponse("Forbidden: not in METRICS_ALLOWED_CIDRS and no valid bearer token.\n", status=403,
                             content_type="text/plain")
-    return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    response = HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class MetricsMiddleware:
+    """Placed first in MIDDLEWARE (after the health probes): /metrics is answered here."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info == "/metrics":
+            return metrics(request)
+        return self.get_response(request)

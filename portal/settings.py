@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.health.HealthProbeMiddleware",  # /healthz and /readyz, before the scheme and host checks
+    "ops.views.MetricsMiddleware",  # /metrics for Prometheus (allow-list or bearer token), likewise
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -95,6 +95,14 @@ def test_access_by_address_or_bearer_token(db, settings):
     _scrape(HTTP_AUTHORIZATION="Bearer scrape-token-0123456789")
 
 
+def test_scraped_over_plain_http_by_address_with_any_host(db, settings):
+    """Prometheus scrapes a web process's own address from inside the network: no HTTPS redirect, no host check."""
+    settings.SECURE_SSL_REDIRECT, settings.ALLOWED_HOSTS = True, ["portal.example.com"]
+    response = Client(REMOTE_ADDR="127.0.0.1").get("/metrics", HTTP_HOST="10.0.0.7:8000")
+    assert response.status_code == 200 and b"portal_tenants" in response.content
+    assert Client().post("/metrics").status_code == 405
+
+
 def test_grafana_dashboard_names_only_exported_metrics(data):
     dashboard = json.loads((ROOT / "ops" / "grafana-dashboard.json").read_text())
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
