@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -40,53 +41,54 @@ def _label(row: dict) -> str:
 
 
 def _tenant_alerts(now: datetime) -> list[Alert]:
-    """Compare every tenant's state (one query) with the last state acted on (one query); record transitions."""
-    known = {w.tenant_id: w for w in TenantWatch.objects.all()}
+    """Compare every tenant's state (one query) with the last state acted on (one query, as tuples); record the
+    transitions in a few statements (one UPDATE per new state), whatever the number of tenants."""
+    known = {pk: (state, consent_at, version) for pk, state, consent_at, version in
+             TenantWatch.objects.values_list("tenant_id", "state", "consent_at", "version").iterator(chunk_size=5000)}
     recent_consent = now - timedelta(minutes=settings.ALERTS_CONSENT_RECENT_MINUTES)
-    alerts, new, changed = [], [], []
+    alerts, new, consents, moved = [], [], [], defaultdict(list)
     for row in selectors.tenant_rows():
         state, consent_at = selectors.tenant_state(row), row["consent_received_at"]
         watch = known.get(row["pk"])
-        base = {"customer_id": row["customer_id"], "tenant_id": row["pk"]}
-        facts = {"tenant": str(row["tenant_id"]), "domain": row["primary_domain"], "cloud": row["cloud"],
-                 "outcome": row["last_outcome"]}
-        consent_news = consent_at and (consent_at > watch.consent_at if watch and watch.consent_at
-                                       else consent_at >= recent_consent)
+        known_consent = watch[1] if watch else None
+        consent_news = bool(consent_at) and (consent_at > known_consent if known_consent
+                                             else consent_at >= recent_consent)
         if consent_news and not row["off"]:
-            alerts.append(Alert(kind=AlertKind.CONSENT, dedupe_key=f"consent:{row['pk']}:{consent_at.isoformat()}",
-                                title=f"Consent received: {_label(row)}",
-                                text=f"The admin of {_label(row)} consented; the first token test follows.",
-                                facts=facts, **base))
+            alerts.append(_tenant_alert(row, AlertKind.CONSENT, f"consent:{row['pk']}:{consent_at.isoformat()}",
+                                        f"Consent received: {_label(row)}",
+                                        f"The admin of {_label(row)} consented; the first token test follows."))
         if watch is None:
             new.append(TenantWatch(tenant_id=row["pk"], state=state or "draft", consent_at=consent_at,
                                    changed_at=now))
             continue
-        kind, dirty = "", bool(consent_news)
-        if state and state != watch.state:
-            if watch.state in LOST_FROM and state in LOST_TO:
-                kind = AlertKind.LOST_ACCESS
-            elif watch.state in LOST_TO and state == "verified":
-                kind = AlertKind.RESTORED
-            watch.version += 1
-            watch.state, watch.changed_at, dirty = state, now, True
         if consent_news:
-            watch.consent_at = consent_at
-        if dirty:
-            changed.append(watch)
-        if kind == AlertKind.LOST_ACCESS:
-            alerts.append(Alert(kind=kind, dedupe_key=f"tenant:{row['pk']}:{watch.version}:{kind}",
-                                title=f"Access lost: {_label(row)}",
-                                text=f"The token test of {_label(row)} no longer verifies access (now: "
-                                     f"{state.replace('_', ' ')}, outcome {row['last_outcome']}).",
-                                facts={**facts, "state": state}, **base))
-        elif kind == AlertKind.RESTORED:
-            alerts.append(Alert(kind=kind, dedupe_key=f"tenant:{row['pk']}:{watch.version}:{kind}",
-                                title=f"Access restored: {_label(row)}",
-                                text=f"The token test of {_label(row)} verifies access again.",
-                                facts={**facts, "state": state}, **base))
-    TenantWatch.objects.bulk_create(new, ignore_conflicts=True)
-    TenantWatch.objects.bulk_update(changed, ["state", "consent_at", "version", "changed_at"], batch_size=1000)
+            consents.append(TenantWatch(tenant_id=row["pk"], consent_at=consent_at))
+        was, version = watch[0], watch[2] + 1
+        if not state or state == was:
+            continue
+        moved[state].append(row["pk"])
+        if was in LOST_FROM and state in LOST_TO:
+            alerts.append(_tenant_alert(
+                row, AlertKind.LOST_ACCESS, f"tenant:{row['pk']}:{version}:lost_access", f"Access lost: {_label(row)}",
+                f"The token test of {_label(row)} no longer verifies access (now: {state.replace('_', ' ')}, "
+                f"outcome {row['last_outcome']}).", state=state))
+        elif was in LOST_TO and state == "verified":
+            alerts.append(_tenant_alert(
+                row, AlertKind.RESTORED, f"tenant:{row['pk']}:{version}:restored", f"Access restored: {_label(row)}",
+                f"The token test of {_label(row)} verifies access again.", state=state))
+    TenantWatch.objects.bulk_create(new, ignore_conflicts=True, batch_size=5000)
+    for state, pks in moved.items():
+        for i in range(0, len(pks), 5000):
+            TenantWatch.objects.filter(pk__in=pks[i:i + 5000]).update(state=state, version=F("version") + 1,
+                                                                      changed_at=now)
+    TenantWatch.objects.bulk_update(consents, ["consent_at"], batch_size=500)  # consents trickle in
     return alerts
+
+
+def _tenant_alert(row: dict, kind: str, key: str, title: str, text: str, **facts) -> Alert:
+    return Alert(kind=kind, dedupe_key=key, title=title, text=text, customer_id=row["customer_id"],
+                 tenant_id=row["pk"], facts={"tenant": str(row["tenant_id"]), "domain": row["primary_domain"],
+                                             "cloud": row["cloud"], "outcome": row["last_outcome"], **facts})
 
 
 def _finding_alerts(now: datetime) -> list[Alert]:
