@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env, env_bool, env_float, env_int, env_list, install_secret
@@ -39,10 +40,12 @@ INSTALLED_APPS = [
     "signin",
     "api",
     "console",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "portal.health.HealthProbeMiddleware",  # /healthz and /readyz, before the scheme and host checks
+    "ops.views.MetricsMiddleware",  # /metrics for Prometheus (allow-list or bearer token), likewise
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -307,3 +310,35 @@ API_JWKS_TTL_SECONDS = env_int("API_JWKS_TTL_SECONDS", 3600)  # an issuer's keys
 API_JWKS_REFRESH_SECONDS = env_int("API_JWKS_REFRESH_SECONDS", 30)  # an unknown kid re-reads the keys at most this often
 API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)  # how long an Idempotency-Key's answer is replayed
 CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "api.purge", "schedule": 3600.0}
+
+# Alerts and metrics (ops/, README "Alerts and metrics"). E-mail through Django's mail framework: SMTP when EMAIL_HOST
+# is set, else the console (DEBUG) — or any backend named by EMAIL_BACKEND (e.g. the file backend in a demo).
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", bool(EMAIL_HOST))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+EMAIL_BACKEND = env("EMAIL_BACKEND", "") or ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                                             else "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "portal-alerts@localhost")
+ALERTS_WATCH_INTERVAL_SECONDS = env_float("ALERTS_WATCH_INTERVAL_SECONDS", 60.0)  # the state watcher's period
+ALERTS_CONSENT_RECENT_MINUTES = env_float("ALERTS_CONSENT_RECENT_MINUTES", 60.0)  # a new tenant's consent is news
+ALERTS_OUTAGE_MIN_TENANTS = env_int("ALERTS_OUTAGE_MIN_TENANTS", 10)  # tenants failing transiently in one cloud…
+ALERTS_OUTAGE_WINDOW_MINUTES = env_float("ALERTS_OUTAGE_WINDOW_MINUTES", 10.0)  # …within this window = an outage
+ALERTS_DELIVERY_MAX_ATTEMPTS = env_int("ALERTS_DELIVERY_MAX_ATTEMPTS", 6)
+ALERTS_RETRY_BASE_SECONDS = env_float("ALERTS_RETRY_BASE_SECONDS", 30.0)  # doubled per attempt…
+ALERTS_RETRY_MAX_SECONDS = env_float("ALERTS_RETRY_MAX_SECONDS", 1800.0)  # …up to this
+ALERTS_SENDING_LEASE_SECONDS = env_float("ALERTS_SENDING_LEASE_SECONDS", 120.0)  # a stuck "sending" is retried after
+ALERTS_WEBHOOK_TIMEOUT = env_float("ALERTS_WEBHOOK_TIMEOUT", 5.0)
+ALERTS_WEBHOOK_ALLOW_HTTP = DEBUG  # webhook URLs are https only in production (http for the demo and tests)
+ALERTS_DIGEST_HOUR_UTC = env_int("ALERTS_DIGEST_HOUR_UTC", 7)
+# /metrics: scrapers from these networks, or (when set) presenting "Authorization: Bearer <METRICS_BEARER_TOKEN>".
+METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS", "127.0.0.1/32,::1/128")
+METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", "")
+METRICS_WINDOW_MINUTES = env_int("METRICS_WINDOW_MINUTES", 15)  # the "recent" window of test and latency metrics
+CELERY_BEAT_SCHEDULE.update({
+    "alerts-watch": {"task": "ops.alerts_watch", "schedule": ALERTS_WATCH_INTERVAL_SECONDS},
+    "alerts-digest": {"task": "ops.digest_send", "schedule": crontab(hour=ALERTS_DIGEST_HOUR_UTC, minute=0)},
+})

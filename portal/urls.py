@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("exchange.urls")),
     path("", include("signin.urls")),
     path("", include("api.urls")),
+    path("", include("ops.urls")),
     path("django-admin/", admin.site.urls),
 ]
 

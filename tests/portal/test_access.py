@@ -40,6 +40,12 @@ ACCESS = {
     "exchange:sweep-detail": "view",
     "signin:start": "public",
     "signin:callback": "public",
+    "ops:alert-list": "view",
+    "ops:alert-settings": "administer",
+    "ops:channel-create": "post-only",  # POSTs by role: tests/ops/test_views.py
+    "ops:channel-delete": "post-only",
+    "ops:route-create": "post-only",
+    "ops:route-delete": "post-only",
 }
 
 # URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).

@@ -1,0 +1,52 @@
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from onboarding.models import Customer
+from ops.models import AlertKind, Channel
+from ops.services import webhook_url_check
+
+
+class ChannelForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    kind = forms.ChoiceField(choices=Channel.Kind.choices)
+    addresses = forms.CharField(required=False, max_length=2000, help_text="E-mail: addresses, comma-separated.")
+    url = forms.URLField(required=False, max_length=600, assume_scheme="https",
+                         help_text="Webhook: the endpoint (https).")
+    format = forms.ChoiceField(choices=Channel.Format.choices, initial=Channel.Format.GENERIC)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if Channel.objects.filter(name=name).exists():
+            raise ValidationError("A channel of that name exists.")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == Channel.Kind.EMAIL:
+            addresses = [a.strip() for a in (data.get("addresses") or "").replace(";", ",").split(",") if a.strip()]
+            if not addresses:
+                self.add_error("addresses", "Give at least one e-mail address.")
+            for address in addresses:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    self.add_error("addresses", f"“{address[:80]}” is not an e-mail address.")
+            data["addresses"] = addresses
+        elif data.get("kind") == Channel.Kind.WEBHOOK:
+            if not data.get("url"):
+                self.add_error("url", "Give the webhook's URL.")
+            else:
+                try:
+                    webhook_url_check(data["url"])
+                except ValidationError as exc:
+                    self.add_error("url", exc)
+        return data
+
+
+class RouteForm(forms.Form):
+    channel = forms.ModelChoiceField(queryset=Channel.objects.all())
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False,
+                                      empty_label="All customers (and outages, findings, digest)")
+    kinds = forms.MultipleChoiceField(choices=AlertKind.choices, required=False,
+                                      widget=forms.CheckboxSelectMultiple, help_text="None ticked: every kind.")

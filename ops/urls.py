@@ -1,0 +1,13 @@
+from django.urls import path
+
+from ops import views
+
+app_name = "ops"
+urlpatterns = [
+    path("alerts/", views.alert_list, name="alert-list"),
+    path("alerts/settings/", views.alert_settings, name="alert-settings"),
+    path("alerts/channels/new/", views.channel_create, name="channel-create"),
+    path("alerts/channels/<int:pk>/delete/", views.channel_delete, name="channel-delete"),
+    path("alerts/routes/new/", views.route_create, name="route-create"),
+    path("alerts/routes/<int:pk>/delete/", views.route_delete, name="route-delete"),
+]
