@@ -149,15 +149,26 @@ def login_locks(request):
     }, status=400 if form.errors else 200)
 
 
-def error_403(request, exception=None):
+def _refusal_audited(request, reason: str) -> None:
     """Every refused request of a signed-in user is audited (aggregated per user, page and window)."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         match = getattr(request, "resolver_match", None)
         route = (match.view_name if match else "") or "unresolved"
-        audit_refusal_record(user=user, method=request.method, path=request.path, route=route,
-                             reason=str(exception or ""), ip=client_ip(request))
+        audit_refusal_record(user=user, method=request.method, path=request.path, route=route, reason=reason,
+                             ip=client_ip(request))
+
+
+def error_403(request, exception=None):
+    _refusal_audited(request, str(exception or ""))
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def csrf_failure(request, reason=""):
+    """A form post refused for CSRF: our own 403 page (Django's has an inline style the CSP blocks), audited like any
+    other refusal of a signed-in user."""
+    _refusal_audited(request, f"CSRF: {reason}")
+    return render(request, "403.html", {"csrf": True}, status=403)
 
 
 def error_404(request, exception=None):

@@ -71,3 +71,16 @@ def test_anonymous_visitors_are_sent_to_sign_in_not_refused(staff_clients, clock
 def test_a_permitted_request_records_no_refusal(staff_clients, clock):
     assert staff_clients["auditor"].get(reverse("portal:audit-list")).status_code == 200
     assert _refusals() == []
+
+
+@pytest.mark.django_db
+def test_a_form_post_refused_for_csrf_is_our_audited_403_page(make_staff, clock):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_staff("operator"))
+    response = client.post(reverse("onboarding:customer-create"), {"name": "Contoso"})
+    assert response.status_code == 403
+    assert b"<style" not in response.content and b"could not be verified" in response.content
+    (event,) = _refusals()
+    assert event.actor_label == "operator-user" and "CSRF" in event.detail["reason"]
