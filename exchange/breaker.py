@@ -12,10 +12,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from exchange import faults
 from exchange.clouds import CLOUDS
 
 logger = logging.getLogger(__name__)
-ENDPOINTS = ("imds", "discovery", "home_token", "tenant_token", "arm_probe")
+ENDPOINTS = faults.ENDPOINTS  # one vocabulary: the chain reports where it failed in these names
 BUCKET_SECONDS = 10  # failures and answers are counted per bucket; a window is the last few buckets
 
 

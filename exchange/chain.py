@@ -148,6 +148,9 @@ _home_proofs: dict[tuple[int, int], tuple[float, dict]] = {}
 _home_locks: dict[tuple[int, int], threading.Lock] = {}
 # The circuit breaker's endpoint of each step (faults.ENDPOINTS): answers and failures are counted under one name.
 ENDPOINT_OF_STEP = {IMDS_STEP: IMDS, HOME_STEP: HOME_TOKEN, TENANT_STEP: TENANT_TOKEN, ARM_STEP: ARM}
+# A token step that got an answer read its tenant's discovery document too (MSAL builds its client first): that
+# answer counts for the discovery endpoint, so its breaker can close.
+DISCOVERY_OF_STEP = {HOME_STEP: HOME_DISCOVERY, TENANT_STEP: TENANT_DISCOVERY}
 
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,

@@ -28,7 +28,7 @@ PROPAGATING = "propagating"  # the outcome and diagnosis of a test waiting for a
 FIC_NOT_ACCEPTED = "AADSTS70021"  # no FIC matches the assertion: a new one may still be propagating
 THROTTLED = 429
 # These hops run in the app's home tenant and cloud; every other hop in the customer tenant's cloud.
-HOME_HOPS = (faults.IMDS, faults.HOME_TOKEN)
+HOME_HOPS = (faults.IMDS, faults.HOME_DISCOVERY, faults.HOME_TOKEN)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,9 @@ def _observed(runs: list[tuple[TokenTest, chain.ChainResult]]) -> dict[tuple[str
     for test, result in runs:
         for step in result.steps:
             if step.ok and step.http_status:
-                counts[endpoint_pair(test, chain.ENDPOINT_OF_STEP.get(step.name, step.name))][0] += 1
+                for endpoint in (chain.ENDPOINT_OF_STEP.get(step.name, step.name), chain.DISCOVERY_OF_STEP.get(step.name)):
+                    if endpoint:
+                        counts[endpoint_pair(test, endpoint)][0] += 1
         if result.transient:
             counts[endpoint_pair(test, result.endpoint)][1] += 1
     return counts

@@ -50,6 +50,29 @@ def test_an_endpoint_failing_for_many_tenants_opens_the_breaker_and_holds_the_sw
     assert (banner["endpoint"], banner["cloud"], banner["tenants_affected"]) == ("home_token", "global", 3)
 
 
+def test_an_arm_outage_opens_the_breaker_and_holds_the_sweep(portal_on_emulator, sweep_batch):
+    """One vocabulary: the breaker counts the endpoint a chain's failure names (faults.ENDPOINTS), so an outage of
+    ARM (or discovery), not only of the token endpoint, holds the sweep."""
+    sweep, ids = sweep_batch
+    portal_on_emulator.control.faults(arm={"fail_next": 10_000, "fail_status": 503, "retry_after": 0})
+    services.token_tests_execute(test_ids=ids)
+    assert list(outages_open()) == [("global", "arm")]
+    tests = TokenTest.objects.filter(pk__in=ids)
+    # Fabrikam and Tailspin reached ARM: held, no attempt spent. Northwind never consented: its verdict stands.
+    assert {str(t): s for t, s in tests.values_list("tenant__tenant_id", "status")} == {
+        demo.FABRIKAM: "queued", demo.TAILSPIN: "queued", demo.NORTHWIND: "failed"}
+    held = tests.filter(status="queued")
+    assert set(held.values_list("attempts", "outcome")) == {(0, "")}
+    assert {t.error["held"]["endpoint"] for t in held} == {"arm"}
+    [banner] = outages_current()
+    assert (banner["endpoint"], banner["cloud"], banner["tenants_affected"]) == ("arm", "global", 2)
+    portal_on_emulator.control.faults(arm={"fail_next": 0})  # ARM is back: the probe's answer closes the breaker
+    due = max(held.values_list("not_before", flat=True))
+    services.token_tests_execute(test_ids=ids, now=due)
+    assert outages_open() == {}
+    assert sorted(tests.values_list("status", flat=True)) == ["failed", "queued", "succeeded"]
+
+
 def test_while_open_one_test_probes_and_its_success_closes_the_breaker(portal_on_emulator, sweep_batch):
     sweep, ids = sweep_batch
     _token_endpoint_down(portal_on_emulator)
