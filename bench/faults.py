@@ -226,6 +226,26 @@ def recovery_after(test_ids: set[int], killed_at, seconds: float = 120) -> float
     return None
 
 
+def restart_timeline(test_ids: set[int], killed_at, world_started) -> str:
+    """When, in seconds after the kill, the new worker was up, the reaper took the tests back and sent the sweep's
+    queued tests again, and each held test's new attempt started (its first step after the kill): min/median/max."""
+    from exchange.models import TokenTestStep
+    from portal.models import AuditEvent
+
+    firsts: dict[int, float] = {}
+    for test_id, started in TokenTestStep.objects.filter(test_id__in=test_ids, started_at__gt=killed_at).values_list(
+            "test_id", "started_at"):
+        firsts[test_id] = min(firsts.get(test_id, 1e9), (started - killed_at).total_seconds())
+    reaps = [(round((at - killed_at).total_seconds(), 1), d.get("requeued"), d.get("resent")) for at, d in
+             AuditEvent.objects.filter(action="tokentest.reaped", at__gt=killed_at).order_by("at")
+             .values_list("at", "detail")[:6]]
+    times = sorted(firsts.values())
+    spread = (f"{times[0]:.1f}/{times[len(times) // 2]:.1f}/{times[-1]:.1f} s ({len(times)} of {len(test_ids)})"
+              if times else "none")
+    return (f"worker up +{(world_started - killed_at).total_seconds():.1f} s; reaper (at s, requeued, resent) "
+            f"{reaps}; held tests' new attempts started min/median/max {spread}")
+
+
 def judge(name: str, sweep, wall: float, **extra) -> Outcome:
     from exchange.models import TokenTest, TokenTestStep
 
@@ -279,16 +299,24 @@ def scenario(world: World, control, name: str) -> Outcome:
         pids = {target} if name == "pool-kill" else set(world.pool_pids())
         wait_for_tests_of(pids)
         time.sleep(0.3)  # every process of the target mid-chain
-        held = running_under(pids)
+        before = running_under(pids)
         killed_at = timezone.now()
         os.kill(target, signal.SIGKILL)
         if name == "main-kill":
             world.stop_worker(signal.SIGKILL)
+        # What the dead processes left running, read once they are dead: a test that finished between a read before
+        # the kill and the kill (finished_at < killed_at) would otherwise never "run again" and recovery_after would
+        # wait its whole 120 s for it.
+        held = running_under(pids)
+        if name == "main-kill":
             world.start_worker()
+        worker_up = timezone.now()
         control.faults(arm={"latency_ms": 0})
         extra["recovery"] = recovery_after(held, killed_at)
-        extra["note"] = f"{len(held)} tests were running in the killed process(es)"
         wait_sweep(sweep, deadline)
+        extra["note"] = (f"{len(held)} tests were running in the killed process(es) "
+                         f"({len(before - held)} more, read just before the kill, had finished by then); "
+                         f"{restart_timeline(held, killed_at, worker_up)}")
         return judge(name, sweep, time.monotonic() - t0, **extra)
     if name == "redis-restart":
         control.faults(arm={"latency_ms": 1500})  # batches in flight and in the queue when Redis dies
