@@ -3,9 +3,9 @@
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 
+from portal.http import is_safe_next
 from portal.services import client_ip
 from signin import oidc, services
 from signin.oidc import SigninRefused
@@ -76,8 +76,8 @@ def _too_many(request, hit):
 
 
 def _safe_next(request, url: str) -> str:
-    ok = url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
-    return url if url and ok else ""
+    """The one check of a `next` (portal.http): a URL of this site, or nothing."""
+    return url if is_safe_next(request, url) else ""
 
 
 @never_cache

@@ -101,6 +101,9 @@ def test_group_ids_as_the_alternative_mapping(sign_in, settings):
 def test_next_is_kept_and_only_on_this_site(sign_in):
     assert sign_in(Client(), "omar", "/customers/")["Location"] == "/customers/"
     assert sign_in(Client(), "omar", "https://evil.example/")["Location"] == reverse("console:home")
+    # The one check of portal.http: a relative path of fullwidth slashes is nothing we sent (Django's check alone
+    # accepts it).
+    assert sign_in(Client(), "omar", "\uff0f\uff0fevil.example")["Location"] == reverse("console:home")
 
 
 # --- refusals --------------------------------------------------------------------------------------------------
