@@ -2,7 +2,7 @@
 import base64
 import json
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from api.models import IdentityProvider, PortalToken
@@ -35,38 +35,13 @@ def identity_providers() -> QuerySet[IdentityProvider]:
     return IdentityProvider.objects.order_by("name")
 
 
-# CustomerTenant.status is derived in Python (models.py); these are the same rules as conditions, in the same order:
-# a tenant has the first status whose condition holds.
-_S = CustomerTenant.Status
-_STATUS_RULES = [
-    (_S.OFFBOARDED, Q(offboarded_at__isnull=False)),
-    (_S.VERIFIED, Q(last_outcome="verified")),
-    (_S.NO_ROLE, Q(last_outcome="no_role")),
-    (_S.DECLINED, Q(declined_at__isnull=False) & (Q(consent_received_at__isnull=True)
-                                                   | Q(declined_at__gt=F("consent_received_at")))),
-    (_S.FAILING, ~Q(last_outcome="") & (Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False))),
-    (_S.CONSENT_RECEIVED, Q(consent_received_at__isnull=False)),
-    (_S.INVITED, Q(invited_at__isnull=False)),
-    (_S.DRAFT, Q()),
-]
-
-
-def status_condition(status: str) -> Q:
-    earlier = Q(pk__in=[])
-    for name, condition in _STATUS_RULES:
-        if name == status:
-            return condition & ~earlier
-        earlier |= condition
-    raise ValueError(status)
-
-
 def tenants(*, customer_id: int | None = None, status: str = "", cloud: str = "", search: str = "",
             outcome: str = "") -> QuerySet[CustomerTenant]:
     found = CustomerTenant.objects.select_related("customer")
     if customer_id:
         found = found.filter(customer_id=customer_id)
     if status:
-        found = found.filter(status_condition(status))
+        found = found.with_status_in(status)
     if cloud:
         found = found.filter(cloud=cloud)
     if outcome:

@@ -1,6 +1,7 @@
 """Customers, their tenants (with lifecycle facts from which status is derived) and consent links."""
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
@@ -22,16 +23,46 @@ class Customer(models.Model):
         return self.name
 
 
+class TenantStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    INVITED = "invited", "Invited"
+    CONSENT_RECEIVED = "consent_received", "Consent received"
+    VERIFIED = "verified", "Verified"
+    NO_ROLE = "no_role", TokenTest.Outcome.NO_ROLE.label
+    FAILING = "failing", "Failing"
+    DECLINED = "declined", "Declined"
+    OFFBOARDED = "offboarded", "Offboarded"
+
+
+# CustomerTenant.status as conditions the database evaluates, in order: a tenant has the first status whose condition
+# holds. The property below applies the same rules to one row in Python (tests/onboarding/test_status_rules.py checks
+# that both agree on every combination of facts).
+_S = TenantStatus
+STATUS_RULES = [
+    (_S.OFFBOARDED, Q(offboarded_at__isnull=False)),
+    (_S.VERIFIED, Q(last_outcome=TokenTest.Outcome.VERIFIED)),
+    (_S.NO_ROLE, Q(last_outcome=TokenTest.Outcome.NO_ROLE)),
+    (_S.DECLINED, Q(declined_at__isnull=False) & (Q(consent_received_at__isnull=True)
+                                                   | Q(declined_at__gt=F("consent_received_at")))),
+    (_S.FAILING, ~Q(last_outcome="") & (Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False))),
+    (_S.CONSENT_RECEIVED, Q(consent_received_at__isnull=False)),
+    (_S.INVITED, Q(invited_at__isnull=False)),
+    (_S.DRAFT, Q()),
+]
+
+
+class CustomerTenantQuerySet(models.QuerySet):
+    def with_status(self):
+        """Each tenant's status as the `state` column (for filtering, sorting and counting in SQL)."""
+        return self.annotate(state=Case(*(When(condition, then=Value(name)) for name, condition in STATUS_RULES[:-1]),
+                                        default=Value(_S.DRAFT), output_field=models.CharField()))
+
+    def with_status_in(self, *statuses: str):
+        return self.with_status().filter(state__in=statuses)
+
+
 class CustomerTenant(models.Model):
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        INVITED = "invited", "Invited"
-        CONSENT_RECEIVED = "consent_received", "Consent received"
-        VERIFIED = "verified", "Verified"
-        NO_ROLE = "no_role", TokenTest.Outcome.NO_ROLE.label
-        FAILING = "failing", "Failing"
-        DECLINED = "declined", "Declined"
-        OFFBOARDED = "offboarded", "Offboarded"
+    Status = TenantStatus
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tenants")
     tenant_id = models.UUIDField("tenant id")
@@ -54,6 +85,8 @@ class CustomerTenant(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+
+    objects = CustomerTenantQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cloud", "tenant_id"], name="tenant_unique_per_cloud")]
@@ -105,7 +138,6 @@ class CustomerTenant(models.Model):
         return STATUS_COLOURS[self.status]
 
 
-_S = CustomerTenant.Status
 STATUS_COLOURS = {_S.DRAFT: "muted", _S.INVITED: "warn", _S.CONSENT_RECEIVED: "warn", _S.VERIFIED: "ok",
                   _S.NO_ROLE: "warn", _S.FAILING: "bad", _S.DECLINED: "bad", _S.OFFBOARDED: "muted"}
 

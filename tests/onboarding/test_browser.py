@@ -1,28 +1,18 @@
 """What a person does, in Debian's Chromium: an operator adds a tenant by domain, issues the consent link, the
 customer's admin consents on Microsoft's (the emulator's) page, lands on the portal and sees "Access verified";
 and the decline path. Screenshots go to var/screenshots/."""
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.fixtures.browser import SHOTS, chromium
 
-SHOTS = Path("var/screenshots")
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def browser(portal):
-    """Started after the database fixtures: Playwright's sync API runs an event loop in this thread, where Django
-    refuses database calls."""
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

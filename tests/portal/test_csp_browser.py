@@ -1,16 +1,12 @@
 """In Chromium, signed in as an admin: the main staff pages and the consent landing page run under the
 Content-Security-Policy with no violation and no console error, and what needs JavaScript still works (htmx polls,
 the dashboard's chart is drawn, the copy button copies). Screenshots go to var/screenshots/."""
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
+from tests.fixtures.browser import SHOTS, chromium
 
-SHOTS = Path("var/screenshots")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Recorded before any page script runs (an init script is not subject to the page's CSP).
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];
@@ -21,17 +17,10 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def chromium(live_server, pages_world, make_staff):
-    """Started after the database fixtures: Playwright's sync API runs an event loop in this thread, where Django
-    refuses database calls."""
-    from playwright.sync_api import sync_playwright
-
+def browser(live_server, pages_world, make_staff):
     make_staff("admin", "ada")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Watched:
@@ -57,8 +46,8 @@ class Watched:
         assert self.errors == [], f"{name}: {self.errors}"
 
 
-def test_staff_pages_run_under_the_csp_without_violations(chromium, live_server, pages_world):
-    context = chromium.new_context()
+def test_staff_pages_run_under_the_csp_without_violations(browser, live_server, pages_world):
+    context = browser.new_context()
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     watched = Watched(context)
     page = watched.page
@@ -97,8 +86,8 @@ def test_staff_pages_run_under_the_csp_without_violations(chromium, live_server,
     watched.assert_clean("consent-link")
 
 
-def test_consent_landing_page_polls_under_the_csp_without_violations(chromium, live_server, pages_world):
-    watched = Watched(chromium.new_context())
+def test_consent_landing_page_polls_under_the_csp_without_violations(browser, live_server, pages_world):
+    watched = Watched(browser.new_context())
     with watched.page.expect_response(lambda r: pages_world.progress in r.url
                                       and r.request.headers.get("hx-request") == "true") as poll:
         watched.visit(live_server.url + pages_world.progress)

@@ -1,11 +1,10 @@
 """What a person does, in Debian's Chromium: "Sign in with Microsoft", pick an account on Microsoft's (the
 emulator's) page, land on the role's home page; a user without a role is refused; a role removed in the directory is
 gone at the next sign-in. Screenshots go to var/screenshots/."""
-from pathlib import Path
-
 import pytest
 
-SHOTS = Path("var/screenshots")
+from tests.fixtures.browser import SHOTS, chromium
+
 pytestmark = pytest.mark.browser
 
 
@@ -18,16 +17,8 @@ def portal(live_server, sso, settings):
 
 @pytest.fixture
 def browser(portal):
-    """Started after the database fixtures: Playwright's sync API runs an event loop in this thread, where Django
-    refuses database calls."""
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def _sign_in(browser, portal, upn, shot=None):
