@@ -1,4 +1,5 @@
 """Views of the sign-in with Entra ID: start (to Microsoft), callback (back from it), and the refusal page."""
+import functools
 
 from django.conf import settings
 from django.http import Http404
@@ -80,33 +81,33 @@ def _safe_next(request, url: str) -> str:
     return url if is_safe_next(request, url) else ""
 
 
-@never_cache
+def _signin_step(view):
+    """What both sign-in steps do first: 404 when sign-in with Microsoft is not set up, the per-address rate limit,
+    and a refusal (SigninRefused) rendered as its page."""
+    @functools.wraps(view)
+    def step(request):
+        if not oidc.configured():
+            raise Http404("Sign-in with Microsoft is not set up.")
+        hit = services.signin_rate_limit_hit(ip=client_ip(request))
+        if hit.refused:
+            return _too_many(request, hit)
+        try:
+            return view(request)
+        except SigninRefused as refusal:
+            return _refused(request, refusal)
+    return never_cache(step)
+
+
+@_signin_step
 def start(request):
-    if not oidc.configured():
-        raise Http404("Sign-in with Microsoft is not set up.")
-    hit = services.signin_rate_limit_hit(ip=client_ip(request))
-    if hit.refused:
-        return _too_many(request, hit)
-    try:
-        auth_uri = services.signin_start(session=request.session, next_url=_safe_next(request, request.GET.get(
-            "next", "")))
-    except SigninRefused as refusal:
-        return _refused(request, refusal)
-    return redirect(auth_uri)
+    next_url = _safe_next(request, request.GET.get("next", ""))
+    return redirect(services.signin_start(session=request.session, next_url=next_url))
 
 
-@never_cache
+@_signin_step
 def callback(request):
-    if not oidc.configured():
-        raise Http404("Sign-in with Microsoft is not set up.")
-    hit = services.signin_rate_limit_hit(ip=client_ip(request))
-    if hit.refused:
-        return _too_many(request, hit)
     params = {k: v[:4096] for k, v in request.GET.items()}  # Microsoft's redirect, capped
-    try:
-        user, next_url, claims = services.signin_complete(session=request.session, params=params)
-    except SigninRefused as refusal:
-        return _refused(request, refusal)
+    user, next_url, claims = services.signin_complete(session=request.session, params=params)
     services.signin_login(request=request, user=user, claims=claims)
     return redirect(_safe_next(request, next_url) or "console:home")
 
