@@ -1,10 +1,10 @@
-"""The automation API under /api/v1/ (the routes live in api/views.py); any other /api/ path, and a method a route
+"""The automation API under /api/v1/ (the routes live in api/routes/); any other /api/ path, and a method a route
 does not take, answer a problem document too (not the portal's HTML pages)."""
 from functools import wraps
 
 from django.urls import path, re_path
 
-from api import views  # noqa: F401  (registers the routes on the API)
+from api import routes  # noqa: F401  (registers the routes on the API)
 from api.api import PROBLEM, api, not_found_view, problem_response
 
 
