@@ -5,7 +5,8 @@ from functools import wraps
 from django.urls import path, re_path
 
 from api import routes  # noqa: F401  (registers the routes on the API)
-from api.api import PROBLEM, api, not_found_view, problem_response
+from api.api import api
+from api.problems import PROBLEM, not_found_view, problem_response
 
 
 def _method_problem(view):

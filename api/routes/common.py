@@ -2,7 +2,7 @@
 
 
 from api import selectors
-from api.api import Problem
+from api.problems import Problem
 
 MAX_LIMIT = 500
 

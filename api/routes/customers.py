@@ -7,7 +7,8 @@ from ninja import Query, Router, Schema, Status
 
 from api import schemas as s
 from api import selectors
-from api.api import Problem, caller_of, guarded
+from api.api import caller_of, guarded
+from api.problems import Problem
 from api.routes.common import keyset_page
 from exchange.models import HomeApp
 from onboarding import selectors as onboarding_selectors

@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 
 from api import schemas as s
-from api.api import Problem, caller_of, guarded
+from api.api import caller_of, guarded
+from api.problems import Problem
 from api.routes.common import bounded_limit, keyset_page
 from exchange import selectors as exchange_selectors
 from exchange import services as exchange_services

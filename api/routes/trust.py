@@ -9,8 +9,9 @@ from ninja import Router, Status
 
 from api import schemas as s
 from api import selectors, services
-from api.api import Problem, _problem_responses, caller_of, guarded, problem_response
+from api.api import caller_of, guarded
 from api.models import IdentityProvider, PortalToken
+from api.problems import Problem, problem_response, problem_responses
 from api.routes.common import keyset_page
 from portal.services import Actor, client_ip
 
@@ -20,7 +21,7 @@ sts = Router(tags=["token exchange"])
 
 @sts.post("/exchange", auth=None, response={200: s.ExchangeOut}, openapi_extra={
     "x-required-capability": "none",
-    "responses": _problem_responses(400, 401, 422, 429, 503)})
+    "responses": problem_responses(400, 401, 422, 429, 503)})
 def sts_exchange(request, body: s.ExchangeIn, response: HttpResponse):
     """Exchange a workload's platform token (Azure managed identity, GitHub Actions, any registered OIDC issuer) for
     a short-lived portal access token."""
