@@ -3,7 +3,7 @@ pages use, and a body shaped by api/schemas.py. Importing this package registers
 from api.api import api
 from api.routes import audit, customers, token_tests, trust
 
-api.add_router("/sts", trust.sts)
+api.add_router("/sts", trust.sts_router)
 api.add_router("", trust.trust)
 api.add_router("", customers.onboarding)
 api.add_router("", token_tests.exchange)

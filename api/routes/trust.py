@@ -8,7 +8,7 @@ from django.utils import timezone
 from ninja import Router, Status
 
 from api import schemas as s
-from api import selectors, services
+from api import selectors, services, sts
 from api.api import caller_of, guarded
 from api.models import IdentityProvider, PortalToken
 from api.problems import Problem, problem_response, problem_responses
@@ -16,10 +16,10 @@ from api.routes.common import keyset_page
 from portal.services import Actor, client_ip
 
 # --- the token exchange ----------------------------------------------------------------------------------------------
-sts = Router(tags=["token exchange"])
+sts_router = Router(tags=["token exchange"])
 
 
-@sts.post("/exchange", auth=None, response={200: s.ExchangeOut}, openapi_extra={
+@sts_router.post("/exchange", auth=None, response={200: s.ExchangeOut}, openapi_extra={
     "x-required-capability": "none",
     "responses": problem_responses(400, 401, 422, 429, 503)})
 def sts_exchange(request, body: s.ExchangeIn, response: HttpResponse):
@@ -33,12 +33,12 @@ def sts_exchange(request, body: s.ExchangeIn, response: HttpResponse):
                       f"At most {settings.API_EXCHANGE_RATE_LIMIT} exchanges a minute per address.",
                       {"Retry-After": str(wait)})
     try:
-        grant = services.sts_exchange(audience=body.audience, issuer_uri=body.issuer_uri, jwt_token=body.jwt_token,
+        grant = sts.sts_exchange(audience=body.audience, issuer_uri=body.issuer_uri, jwt_token=body.jwt_token,
                                       ip=ip)
-    except services.ExchangeRefused as refused:
+    except sts.ExchangeRefused as refused:
         title = {400: "Malformed token", 503: "Issuer unavailable"}.get(refused.status, "Token not accepted")
         return problem_response(request, refused.status, f"token-{refused.public.replace('_', '-')}", title,
-                                services.PUBLIC_DETAIL[refused.public],
+                                sts.PUBLIC_DETAIL[refused.public],
                                 {"Retry-After": "60"} if refused.status == 503 else None)
     response["Cache-Control"] = "no-store"  # a token response (RFC 6749 §5.1)
     return {"access_token": grant.token, "token_type": "Bearer", "expires_in": grant.expires_in,
@@ -46,7 +46,7 @@ def sts_exchange(request, body: s.ExchangeIn, response: HttpResponse):
             "identity_provider": grant.provider.name}
 
 
-@guarded(sts, "post", "/revoke", capability="any", response={204: None})
+@guarded(sts_router, "post", "/revoke", capability="any", response={204: None})
 def sts_revoke(request):
     """Revoke the portal token this request carries (a workload done with its session)."""
     caller = caller_of(request)
