@@ -178,6 +178,8 @@ def classify(endpoint: str, *, status: int | None = None, error: dict | None = N
     Retry-After in seconds (retry_after_seconds). replayed: MSAL answered from its throttle cache, not from the wire
     (an error result with no request of ours behind it).
     """
+    # Longer than our usual functions on purpose: one ordered decision table, read top to bottom; the first rule that
+    # holds decides, and splitting it would hide that order.
     name, codes, description = _error_fields(error)
     carried = _status_of(exc) if exc is not None else None
     status = carried if status is None else status

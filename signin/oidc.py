@@ -193,9 +193,29 @@ def unverified_identity(raw: str) -> dict:
             "upn": str(claims.get("preferred_username", ""))[:255], "verified": False}
 
 
-def id_token_validate(cfg: Config, raw: str, *, nonce_hash: str) -> dict:
-    """The ID token's claims once every check passed; SigninRefused naming the first that failed."""
-    claimed = unverified_identity(raw)
+def _decode_refusal(exc: jwt.PyJWTError, cfg: Config, claimed: dict) -> SigninRefused:
+    """PyJWT's refusal of a token, as the reason the person is shown."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return SigninRefused("signature", detail="The signature does not verify with the tenant's key.",
+                             identity=claimed)
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return SigninRefused("expired", detail=f"Expired (allowing {cfg.skew} s of clock skew).", identity=claimed)
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return SigninRefused("not_yet_valid", detail=str(exc), identity=claimed)
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return SigninRefused("audience", detail=f"Issued for another application, not {cfg.client_id}.",
+                             identity=claimed)
+    if isinstance(exc, jwt.InvalidIssuerError):
+        if claimed.get("tid") and claimed["tid"].lower() != cfg.tenant_id:
+            return SigninRefused("tenant", detail=f"Issued by tenant {claimed['tid']}, not {cfg.tenant_id}.",
+                                 identity=claimed)
+        return SigninRefused("issuer", detail=f"Issuer is not {cfg.issuer}.", identity=claimed)
+    return SigninRefused("malformed", detail=str(exc), identity=claimed)
+
+
+def _signed_claims(cfg: Config, raw: str, claimed: dict) -> dict:
+    """The claims once the RS256 signature verifies with the tenant's published key named by `kid`, and the
+    registered claims (exp, nbf, iss, aud…) pass."""
     try:
         header = jwt.get_unverified_header(raw)
     except jwt.PyJWTError as exc:
@@ -207,27 +227,16 @@ def id_token_validate(cfg: Config, raw: str, *, nonce_hash: str) -> dict:
         raise SigninRefused("signature", detail=f"Signed with key {header.get('kid')!r}, which the tenant does not "
                             "publish.", identity=claimed)
     try:
-        claims = jwt.decode(raw, key, algorithms=["RS256"], audience=cfg.client_id, issuer=cfg.issuer,
-                            leeway=cfg.skew, options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "tid",
-                                                                  "oid"]})
-    except jwt.InvalidSignatureError as exc:
-        raise SigninRefused("signature", detail="The signature does not verify with the tenant's key.",
-                            identity=claimed) from exc
-    except jwt.ExpiredSignatureError as exc:
-        raise SigninRefused("expired", detail=f"Expired (allowing {cfg.skew} s of clock skew).",
-                            identity=claimed) from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise SigninRefused("not_yet_valid", detail=str(exc), identity=claimed) from exc
-    except jwt.InvalidAudienceError as exc:
-        raise SigninRefused("audience", detail=f"Issued for another application, not {cfg.client_id}.",
-                            identity=claimed) from exc
-    except jwt.InvalidIssuerError as exc:
-        if claimed.get("tid") and claimed["tid"].lower() != cfg.tenant_id:
-            raise SigninRefused("tenant", detail=f"Issued by tenant {claimed['tid']}, not {cfg.tenant_id}.",
-                                identity=claimed) from exc
-        raise SigninRefused("issuer", detail=f"Issuer is not {cfg.issuer}.", identity=claimed) from exc
+        return jwt.decode(raw, key, algorithms=["RS256"], audience=cfg.client_id, issuer=cfg.issuer, leeway=cfg.skew,
+                          options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "tid", "oid"]})
     except jwt.PyJWTError as exc:
-        raise SigninRefused("malformed", detail=str(exc), identity=claimed) from exc
+        raise _decode_refusal(exc, cfg, claimed) from exc
+
+
+def id_token_validate(cfg: Config, raw: str, *, nonce_hash: str) -> dict:
+    """The ID token's claims once every check passed; SigninRefused naming the first that failed."""
+    claimed = unverified_identity(raw)
+    claims = _signed_claims(cfg, raw, claimed)
     if str(claims["tid"]).lower() != cfg.tenant_id:
         raise SigninRefused("tenant", detail=f"Issued for tenant {claims['tid']}, not {cfg.tenant_id}.",
                             identity=claimed)

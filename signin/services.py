@@ -105,22 +105,13 @@ def directory_user_sync(*, claims: dict) -> object:
     name = str(claims.get("name", ""))[:256]
     roles = roles_from_claims(claims)
     who = {"oid": oid, "tid": tid, "upn": upn, "verified": True}
-    User = get_user_model()
     now = timezone.now()
     with transaction.atomic():
         identity = directory_identity_of(tenant_id=tid, object_id=oid)
         if identity is None:
             if not roles:
                 raise SigninRefused("no_role", identity=who, detail=_no_role_detail(claims))
-            user = User(username=_username_for(upn, oid), is_staff=ADMIN in roles)
-            user.set_unusable_password()  # a directory account never signs in with a password
-            user.full_clean()
-            user.save()
-            identity = DirectoryIdentity.objects.create(user=user, tenant_id=tid, object_id=oid, upn=upn,
-                                                        display_name=name, roles=[], first_signed_in_at=now,
-                                                        last_signed_in_at=now)
-            audit_record(action="staff.created", actor=Actor.staff(user), target_type="user", target_id=str(user.pk),
-                         detail={"username": user.username, "source": "entra", "roles": roles})
+            identity = _directory_user_create(tid=tid, oid=oid, upn=upn, name=name, roles=roles, now=now)
         user = identity.user
         if not user.is_active:
             raise SigninRefused("disabled", identity=who, detail="The portal account was deactivated.")
@@ -138,6 +129,19 @@ def directory_user_sync(*, claims: dict) -> object:
     if not roles:
         raise SigninRefused("no_role", identity=who, detail=_no_role_detail(claims))
     return user
+
+
+def _directory_user_create(*, tid: str, oid: str, upn: str, name: str, roles: list[str], now) -> DirectoryIdentity:
+    """A new staff account for a directory user's first sign-in (never with a usable password), audited."""
+    user = get_user_model()(username=_username_for(upn, oid), is_staff=ADMIN in roles)
+    user.set_unusable_password()
+    user.full_clean()
+    user.save()
+    identity = DirectoryIdentity.objects.create(user=user, tenant_id=tid, object_id=oid, upn=upn, display_name=name,
+                                                roles=[], first_signed_in_at=now, last_signed_in_at=now)
+    audit_record(action="staff.created", actor=Actor.staff(user), target_type="user", target_id=str(user.pk),
+                 detail={"username": user.username, "source": "entra", "roles": roles})
+    return identity
 
 
 def _no_role_detail(claims: dict) -> str:
