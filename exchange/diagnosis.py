@@ -133,6 +133,32 @@ CATALOGUE["AADSTS1000104"] = _D("AADSTS1000104", "misconfigured", "Cross-cloud r
                                 CATALOGUE["AADSTS90038"].cause, CATALOGUE["AADSTS90038"].fix, HOME_APP,
                                 customer_text=_CUSTOMER_WAIT)
 CATALOGUE["AuthorizationFailed"] = CATALOGUE["no_role"]
+# The token request itself was malformed (a tenant id that is neither a GUID nor a domain, a missing parameter, a
+# grant, a scope, no client assertion): the portal never sends such a request, so it means a bug or a mis-set option
+# of ours — never the tenant's setup.
+for alias in ("AADSTS900023", "AADSTS900144", "AADSTS70003", "AADSTS1002012", "AADSTS70011", "AADSTS7000216"):
+    CATALOGUE[alias] = _D(alias, "error", "Malformed token request",
+                          "Entra refused the shape of the portal's own token request (a malformed tenant id, a missing "
+                          "parameter, an unsupported grant type, a scope without /.default, or no client assertion). "
+                          "Nothing in the customer's tenant causes this.",
+                          "Check the home app's ARM probe and audience settings, and the workers' version; the raw "
+                          "error is kept on this run.", HOME_APP, customer_text=_CUSTOMER_WAIT)
+CATALOGUE["InvalidAuthenticationTokenTenant"] = _D(
+    "InvalidAuthenticationTokenTenant", "misconfigured", "ARM probe in another tenant",
+    "The ARM probe names a subscription of another tenant than the one the token was issued for.",
+    "Set the home app's ARM probe to a resource of the customer's tenant, or leave it empty to list subscriptions.",
+    HOME_APP, customer_text=_CUSTOMER_WAIT)
+CATALOGUE["SubscriptionNotFound"] = _D(
+    "SubscriptionNotFound", "misconfigured", "ARM probe's subscription not found",
+    "The subscription the ARM probe names does not exist (or was moved or deleted).",
+    "Correct the home app's ARM probe, or leave it empty to list the subscriptions the app can see.", HOME_APP,
+    customer_text=_CUSTOMER_WAIT)
+CATALOGUE["ExpiredAuthenticationToken"] = _D(
+    "ExpiredAuthenticationToken", "transient", "ARM found the token expired",
+    "ARM refused the customer-tenant token as expired: the token was used past its lifetime, usually clock skew "
+    "on the worker or a test that waited too long between hops.",
+    "Check the worker's clock (NTP); the next test fetches a fresh token.", WORKER, Severity.WARNING,
+    customer_text=CATALOGUE["transient"].customer_text)
 
 
 def _outage(raw: dict) -> Diagnosis:

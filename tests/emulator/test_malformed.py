@@ -32,6 +32,7 @@ def _post(emulator_http, emulator, tenant, form, path="oauth2/v2.0/token"):
 def _portal_reads(response, code: str) -> None:
     failure = classify(TENANT_TOKEN, status=response.status_code, error=response.json())
     assert (failure.kind, failure.code) == (PERMANENT, code)
+    assert diagnose_code(code).recognised, f"{code} has no diagnosis in exchange/diagnosis.py"
 
 
 @pytest.mark.parametrize("tenant, status, error, code", [
@@ -90,15 +91,18 @@ def test_v1_endpoint_takes_resource(emulator_http, emulator, assertion):
 
 
 def test_the_portal_still_recognises_its_codes(emulator_http, emulator, assertion):
-    """Codes the chain meets in practice keep their diagnosis; the new refusals are reported as unrecognised (the
-    portal never sends such a request: they mean a bug of ours, not a customer's setup)."""
+    """Codes the chain meets in practice keep their diagnosis; a malformed request of the portal's own is one
+    diagnosis that never sends the operator to the customer's tenant (the portal never sends such a request: it means
+    a bug or a mis-set option of ours)."""
     emulator.control.revoke_consent(tenant=demo.FABRIKAM, app_id=demo.APP_ID)
     not_consented = _post(emulator_http, emulator, demo.FABRIKAM, _form(assertion))
     _portal_reads(not_consented, "AADSTS700016")
     assert diagnose_code("AADSTS700016").outcome == "not_consented"
     assert diagnose_code("AADSTS90002").outcome == "tenant_not_found"
     for code in (900023, 900144, 70003, 1002012, 70011, 7000216):
-        assert diagnose_code(f"AADSTS{code}").recognised is False
+        diagnosis = diagnose_code(f"AADSTS{code}")
+        assert (diagnosis.title, diagnosis.outcome) == ("Malformed token request", "error")
+        assert diagnosis.fix_place != "tenant" and "Nothing in the customer's tenant" in diagnosis.cause
 
 
 # --- ARM -------------------------------------------------------------------------------------------------------------
@@ -123,6 +127,8 @@ def _assert_arm_error(response, status: int, code: str, *, challenge: bool) -> N
         assert "WWW-Authenticate" not in response.headers
     failure = classify(ARM, status=response.status_code, error=body)
     assert (failure.kind, failure.code) == (PERMANENT, code)
+    if code in ("InvalidAuthenticationTokenTenant", "SubscriptionNotFound", "ExpiredAuthenticationToken"):
+        assert diagnose_code(code).recognised and diagnose_code(code).fix_place != "tenant"
 
 
 def test_arm_authentication_failures(emulator_http, emulator, assertion):
