@@ -26,6 +26,40 @@ def _identity_for(app: HomeApp) -> ManagedIdentity:
     return identity
 
 
+def _sync_failed(*, app: HomeApp, actor: Actor, exc: Exception) -> dict:
+    """A Graph (or identity) failure kept on the app, shown as a finding, audited."""
+    error = exc.as_dict() if isinstance(exc, graph.GraphError) else {"code": "no_identity", "message": str(exc)}
+    HomeApp.objects.filter(pk=app.pk).update(graph_error=error)
+    audit_record(action="inventory.sync_failed", actor=actor, target_type="homeapp", target_id=str(app.pk),
+                 detail=error)
+    app.refresh_from_db()
+    return {"error": error}
+
+
+def _fics_reconcile(*, app: HomeApp, fics: list[dict], now) -> dict:
+    """The recorded FICs made to match Graph's: added, changed (or back after removal) and removed ones, by name."""
+    changes = {"added": [], "changed": [], "removed": []}
+    known = {f.graph_id: f for f in app.credentials.all()}
+    for item in fics:
+        current = known.get(item["id"])
+        if current is None:
+            FederatedCredential.objects.create(home_app=app, graph_id=item["id"], first_seen=now, last_seen=now,
+                                               **{k: item[k] for k in FIELDS})
+            changes["added"].append(item["name"])
+            continue
+        diff = {k: [getattr(current, k), item[k]] for k in FIELDS if getattr(current, k) != item[k]}
+        FederatedCredential.objects.filter(pk=current.pk).update(last_seen=now, removed_at=None,
+                                                                 **{k: item[k] for k in FIELDS})
+        if diff or current.removed_at:
+            changes["changed"].append({"name": item["name"], "diff": diff})
+    seen = {item["id"] for item in fics}
+    for graph_id, current in known.items():
+        if graph_id not in seen and current.removed_at is None:
+            FederatedCredential.objects.filter(pk=current.pk).update(removed_at=now)
+            changes["removed"].append(current.name)
+    return changes
+
+
 def fic_inventory_sync(*, app: HomeApp, actor: Actor) -> dict:
     """Read the app and its FICs from Graph; record added, changed and removed FICs. Graph errors are kept on the
     app (and shown as findings) instead of raised."""
@@ -33,33 +67,9 @@ def fic_inventory_sync(*, app: HomeApp, actor: Actor) -> dict:
     try:
         found = graph.read_app(app=app, identity=_identity_for(app))
     except (graph.GraphError, InventoryError) as exc:
-        error = exc.as_dict() if isinstance(exc, graph.GraphError) else {"code": "no_identity", "message": str(exc)}
-        HomeApp.objects.filter(pk=app.pk).update(graph_error=error)
-        audit_record(action="inventory.sync_failed", actor=actor, target_type="homeapp", target_id=str(app.pk),
-                     detail=error)
-        app.refresh_from_db()
-        return {"error": error}
-    changes = {"added": [], "changed": [], "removed": []}
+        return _sync_failed(app=app, actor=actor, exc=exc)
     with transaction.atomic():
-        known = {f.graph_id: f for f in app.credentials.all()}
-        seen = set()
-        for item in found.fics:
-            seen.add(item["id"])
-            current = known.get(item["id"])
-            if current is None:
-                FederatedCredential.objects.create(home_app=app, graph_id=item["id"], first_seen=now, last_seen=now,
-                                                   **{k: item[k] for k in FIELDS})
-                changes["added"].append(item["name"])
-                continue
-            diff = {k: [getattr(current, k), item[k]] for k in FIELDS if getattr(current, k) != item[k]}
-            FederatedCredential.objects.filter(pk=current.pk).update(last_seen=now, removed_at=None,
-                                                                     **{k: item[k] for k in FIELDS})
-            if diff or current.removed_at:
-                changes["changed"].append({"name": item["name"], "diff": diff})
-        for graph_id, current in known.items():
-            if graph_id not in seen and current.removed_at is None:
-                FederatedCredential.objects.filter(pk=current.pk).update(removed_at=now)
-                changes["removed"].append(current.name)
+        changes = _fics_reconcile(app=app, fics=found.fics, now=now)
         HomeApp.objects.filter(pk=app.pk).update(
             object_id=found.object_id, sign_in_audience=found.sign_in_audience, redirect_uris=found.redirect_uris,
             graph_synced_at=now, graph_error={})
