@@ -1,9 +1,12 @@
 """Home apps, managed identities, their federated credentials, and the token tests that prove the chain works."""
+from enum import nonmember
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
+from portal.choices import BAD, OK, WARN, ColouredChoices
 
 
 class HomeApp(models.Model):
@@ -146,13 +149,14 @@ class TokenTest(models.Model):
         SWEEP = "sweep", "Sweep"
         SCHEDULE = "schedule", "Schedule"
 
-    class Status(models.TextChoices):
+    class Status(ColouredChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        COLOURS = nonmember({"queued": WARN, "running": WARN, "succeeded": OK, "failed": BAD})
 
-    class Outcome(models.TextChoices):
+    class Outcome(ColouredChoices):
         VERIFIED = "verified", "Access verified"
         NO_ROLE = "no_role", "Consented, no Azure role"
         NOT_CONSENTED = "not_consented", "Not consented"
@@ -162,6 +166,15 @@ class TokenTest(models.Model):
         BLOCKED = "blocked", "Blocked by policy"
         TRANSIENT = "transient", "Service unavailable"
         ERROR = "error", "Unrecognised error"
+        COLOURS = nonmember({"verified": OK, "no_role": WARN, "not_consented": BAD, "misconfigured": BAD,
+                             "propagating": WARN, "tenant_not_found": BAD, "blocked": BAD, "transient": WARN,
+                             "error": BAD})
+
+        @property
+        def definitive(self) -> bool:
+            """Says something about the tenant. "transient" (Microsoft did not answer) and "propagating" (a new FIC
+            of ours is not accepted yet) do not: they never replace a tenant's last definitive outcome."""
+            return self not in (TokenTest.Outcome.TRANSIENT, TokenTest.Outcome.PROPAGATING)
 
     PENDING = (Status.QUEUED, Status.RUNNING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED)
@@ -196,6 +209,14 @@ class TokenTest(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def status_choice(self) -> "TokenTest.Status":
+        return self.Status(self.status)
+
+    @property
+    def outcome_choice(self) -> "TokenTest.Outcome | None":
+        return self.Outcome.of(self.outcome)
 
     @property
     def duration_ms(self) -> int | None:

@@ -54,7 +54,7 @@ def test_consent_then_access_verified(issue, consent_at_microsoft, land, client)
     # Northwind had no role until now: the emulator's consent created the service principal only.
     progress = _progress(client, page)
     assert progress.status_code == 286  # the verification has finished: polling stops
-    assert "Consented, but no Azure role" in progress.content.decode()
+    assert "Consented, no Azure role" in progress.content.decode()
     assert "ask your contact" in progress.content.decode()
     tenant = link.tenant
     tenant.refresh_from_db()
