@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
-from portal.choices import BAD, OK, WARN, ColouredChoices
+from portal.choices import BAD, OK, WARN, Badge, ColouredChoices
 
 
 class HomeApp(models.Model):
@@ -219,10 +219,27 @@ class TokenTest(models.Model):
         return self.Outcome.of(self.outcome)
 
     @property
+    def confirms_removal(self) -> bool:
+        """An offboarded tenant's test that found the app gone: what offboarding asked for, not a failure."""
+        offboarded = self.tenant.offboarded_at
+        return self.outcome == self.Outcome.NOT_CONSENTED and offboarded is not None and self.queued_at >= offboarded
+
+    @property
+    def badge(self):
+        """What the test's badge says (`.label`, `.colour`): its outcome, its status until it has one."""
+        if self.confirms_removal:
+            return REMOVAL_CONFIRMED
+        return self.outcome_choice or self.status_choice
+
+
+    @property
     def duration_ms(self) -> int | None:
         if self.started_at and self.finished_at:
             return int((self.finished_at - self.started_at).total_seconds() * 1000)
         return None
+
+
+REMOVAL_CONFIRMED = Badge("Removal confirmed", OK)
 
 
 class TokenTestStep(models.Model):

@@ -138,10 +138,19 @@ class CustomerTenant(models.Model):
         return S.DRAFT
 
     @property
-    def last_check_unanswered(self) -> bool:
-        """The latest check could not reach Microsoft: its outcome says nothing about the tenant (shown beside the
-        status, which stays the last definitive one)."""
-        return self.last_check_outcome == TokenTest.Outcome.TRANSIENT
+    def last_outcome_choice(self) -> "TokenTest.Outcome | None":
+        return TokenTest.Outcome.of(self.last_outcome)
+
+    @property
+    def last_check_note(self) -> str:
+        """What the latest check said when it was no news about the tenant, shown beside the status (which stays the
+        last definitive one): Microsoft did not answer, or our new credential is still propagating."""
+        outcome = TokenTest.Outcome.of(self.last_check_outcome)
+        if outcome is None or outcome.definitive:
+            return ""
+        if outcome == TokenTest.Outcome.TRANSIENT:
+            return "last check could not reach Microsoft"
+        return f"last check: {outcome.label.lower()}"
 
     @property
     def status_choice(self) -> TenantStatus:

@@ -75,6 +75,7 @@ TEMPLATES = [
                 "portal.roles.context_processor",
                 "signin.views.context_processor",
                 "portal.context_processors.branding",
+                "exchange.context_processors.outages",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
