@@ -166,14 +166,12 @@ class TokenTest(models.Model):
         BLOCKED = "blocked", "Blocked by policy"
         TRANSIENT = "transient", "Service unavailable"
         ERROR = "error", "Unrecognised error"
-        COLOURS = nonmember({"verified": OK, "no_role": WARN, "not_consented": BAD, "misconfigured": BAD,
-                             "propagating": WARN, "tenant_not_found": BAD, "blocked": BAD, "transient": WARN,
-                             "error": BAD})
+        COLOURS = nonmember({"verified": OK, "no_role": WARN, "propagating": WARN, "transient": WARN, "error": BAD,
+                             "not_consented": BAD, "misconfigured": BAD, "tenant_not_found": BAD, "blocked": BAD})
 
         @property
         def definitive(self) -> bool:
-            """Says something about the tenant. "transient" (Microsoft did not answer) and "propagating" (a new FIC
-            of ours is not accepted yet) do not: they never replace a tenant's last definitive outcome."""
+            """Says something about the tenant: not "transient" (no answer), nor "propagating" (our new FIC)."""
             return self not in (TokenTest.Outcome.TRANSIENT, TokenTest.Outcome.PROPAGATING)
 
     PENDING = (Status.QUEUED, Status.RUNNING)
@@ -230,7 +228,6 @@ class TokenTest(models.Model):
         if self.confirms_removal:
             return REMOVAL_CONFIRMED
         return self.outcome_choice or self.status_choice
-
 
     @property
     def duration_ms(self) -> int | None:

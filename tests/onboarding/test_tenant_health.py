@@ -1,9 +1,11 @@
 """A tenant's health (onboarding.receivers): only a definitive outcome moves it. A check that could not reach
 Microsoft, or a new FIC still propagating, is kept as the tenant's last check beside its last definitive state —
 an outage never paints a verified tenant red. An offboarded tenant's "not consented" confirms the removal."""
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 
@@ -81,3 +83,22 @@ def test_a_real_outage_keeps_the_tenant_verified_on_its_pages(portal_on_emulator
     assert "failure" not in detail.split('class="tenant-health"')[1].split("</section>")[0]
     rows = client.get(reverse("onboarding:customer-detail", kwargs={"pk": tenant.customer_id})).content.decode()
     assert ">Verified</span><br><small class=\"last-check\">last check could not reach Microsoft" in rows
+
+
+def test_migration_gives_back_the_last_definitive_outcome(make_tenant):
+    verified_at, outage_at = timezone.now() - timedelta(hours=2), timezone.now() - timedelta(hours=1)
+    tenant, never = make_tenant(), make_tenant()
+    TokenTest.objects.create(tenant=tenant, trigger="sweep", status="succeeded", outcome="verified",
+                             queued_at=verified_at, finished_at=verified_at)
+    TokenTest.objects.create(tenant=tenant, trigger="sweep", status="failed", outcome="transient",
+                             queued_at=outage_at, finished_at=outage_at)
+    # As the receiver wrote them before: the outage in the tenant's last outcome, counted as a failure.
+    CustomerTenant.objects.filter(pk__in=[tenant.pk, never.pk]).update(
+        last_outcome="transient", last_tested_at=outage_at, consecutive_failures=1, failing_since=outage_at)
+    importlib.import_module("onboarding.migrations.0003_tenant_last_check").last_check_from_history(apps, None)
+    tenant.refresh_from_db()
+    never.refresh_from_db()
+    assert _health(tenant)[:5] == ("verified", "verified", 0, None, "transient")
+    assert (tenant.last_tested_at, tenant.last_check_at) == (verified_at, outage_at)
+    assert (never.status, never.last_outcome, never.last_tested_at, never.last_check_note) == (
+        "consent_received", "", None, "last check could not reach Microsoft")
