@@ -4,6 +4,7 @@ Codes and meanings are from ENTRA_FACTS.md (Token endpoint errors, IMDS, ARM). B
 """
 from dataclasses import dataclass
 
+from exchange.models import TokenTest
 from exchange.severity import Severity
 
 # Where the fix happens; resolved to URLs by the views (`fix_url`).
@@ -28,11 +29,11 @@ _CUSTOMER_WAIT = ("We could not confirm access yet. Your service provider has be
 
 _D = Diagnosis
 CATALOGUE: dict[str, Diagnosis] = {d.code: d for d in [
-    _D("verified", "verified", "Access verified",
+    _D("verified", "verified", TokenTest.Outcome.VERIFIED.label,
        "The managed identity's token was exchanged for a token of the customer tenant and the ARM probe succeeded.",
        "Nothing to fix.", severity=Severity.OK, customer_text="Access verified. Thank you — your service provider can now "
        "reach your tenant with the role you granted, without any password or secret."),
-    _D("no_role", "no_role", "Consented, but no Azure role",
+    _D("no_role", "no_role", TokenTest.Outcome.NO_ROLE.label,
        "The app's service principal exists in the tenant (consent worked) but holds no role on any subscription: "
        "ARM lists no subscriptions or refuses with AuthorizationFailed.",
        "Ask the customer's admin to assign the agreed role (e.g. Reader) to the app on the subscription(s).",

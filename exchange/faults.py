@@ -18,6 +18,10 @@ TRANSIENT, PERMANENT, INFRASTRUCTURE = "transient", "permanent", "infrastructure
 IMDS, HOME_DISCOVERY, HOME_TOKEN = "imds", "home_discovery", "home_token"
 TENANT_DISCOVERY, TENANT_TOKEN, ARM = "tenant_discovery", "tenant_token", "arm"
 ENDPOINTS = (IMDS, HOME_DISCOVERY, HOME_TOKEN, TENANT_DISCOVERY, TENANT_TOKEN, ARM)
+ENDPOINT_LABELS = {IMDS: "IMDS (the workers' managed identity)", HOME_DISCOVERY: "Entra ID metadata (home tenant)",
+                   TENANT_DISCOVERY: "Entra ID metadata (customer tenants)",
+                   HOME_TOKEN: "Entra ID token endpoint (home tenant)",
+                   TENANT_TOKEN: "Entra ID token endpoint (customer tenants)", ARM: "Azure Resource Manager"}
 
 # AADSTS codes Microsoft documents as worth retrying (reference-error-codes): 90033 MsodsServiceUnavailable ("a
 # transient error has occurred"), 90055 TenantThrottlingThreshold, 90006 ExternalServerRetryableError. Every other

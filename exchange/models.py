@@ -1,9 +1,12 @@
 """Home apps, managed identities, their federated credentials, and the token tests that prove the chain works."""
+from enum import nonmember
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
+from portal.choices import BAD, OK, WARN, Badge, ColouredChoices
 
 
 class HomeApp(models.Model):
@@ -146,13 +149,14 @@ class TokenTest(models.Model):
         SWEEP = "sweep", "Sweep"
         SCHEDULE = "schedule", "Schedule"
 
-    class Status(models.TextChoices):
+    class Status(ColouredChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        COLOURS = nonmember({"queued": WARN, "running": WARN, "succeeded": OK, "failed": BAD})
 
-    class Outcome(models.TextChoices):
+    class Outcome(ColouredChoices):
         VERIFIED = "verified", "Access verified"
         NO_ROLE = "no_role", "Consented, no Azure role"
         NOT_CONSENTED = "not_consented", "Not consented"
@@ -162,6 +166,13 @@ class TokenTest(models.Model):
         BLOCKED = "blocked", "Blocked by policy"
         TRANSIENT = "transient", "Service unavailable"
         ERROR = "error", "Unrecognised error"
+        COLOURS = nonmember({"verified": OK, "no_role": WARN, "propagating": WARN, "transient": WARN, "error": BAD,
+                             "not_consented": BAD, "misconfigured": BAD, "tenant_not_found": BAD, "blocked": BAD})
+
+        @property
+        def definitive(self) -> bool:
+            """Says something about the tenant: not "transient" (no answer), nor "propagating" (our new FIC)."""
+            return self not in (TokenTest.Outcome.TRANSIENT, TokenTest.Outcome.PROPAGATING)
 
     PENDING = (Status.QUEUED, Status.RUNNING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED)
@@ -198,10 +209,34 @@ class TokenTest(models.Model):
         return self.status in self.FINISHED
 
     @property
+    def status_choice(self) -> "TokenTest.Status":
+        return self.Status(self.status)
+
+    @property
+    def outcome_choice(self) -> "TokenTest.Outcome | None":
+        return self.Outcome.of(self.outcome)
+
+    @property
+    def confirms_removal(self) -> bool:
+        """An offboarded tenant's test that found the app gone: what offboarding asked for, not a failure."""
+        offboarded = self.tenant.offboarded_at
+        return self.outcome == self.Outcome.NOT_CONSENTED and offboarded is not None and self.queued_at >= offboarded
+
+    @property
+    def badge(self):
+        """What the test's badge says (`.label`, `.colour`): its outcome, its status until it has one."""
+        if self.confirms_removal:
+            return REMOVAL_CONFIRMED
+        return self.outcome_choice or self.status_choice
+
+    @property
     def duration_ms(self) -> int | None:
         if self.started_at and self.finished_at:
             return int((self.finished_at - self.started_at).total_seconds() * 1000)
         return None
+
+
+REMOVAL_CONFIRMED = Badge("Removal confirmed", OK)
 
 
 class TokenTestStep(models.Model):

@@ -12,7 +12,7 @@ from exchange.breaker import outages_open
 from exchange.clouds import consent_redirect_uri
 from exchange.entra import oidc_discovery_problem_cached
 from exchange.lint import ERROR, lint_app, worst
-from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest
+from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
 
 # A sweep asks for the same app's identity once per tenant: with max_age, a worker process reads it once per window.
 _identities: dict[int, tuple[float, ManagedIdentity | None]] = {}
@@ -67,6 +67,31 @@ def token_tests_detailed() -> QuerySet[TokenTest]:
 
 def token_test_detail(pk: int) -> TokenTest:
     return token_tests_detailed().get(pk=pk)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of the chain within a token test: when it started, how long it took, how it ended."""
+    number: int
+    started_at: datetime
+    duration_ms: int
+    ok: bool
+    failed_step: TokenTestStep | None  # the hop that failed (the chain stops at the first)
+
+
+def token_test_attempts(steps: list[TokenTestStep]) -> list[Attempt]:
+    """A test's attempts from its steps (ordered by attempt, start): start, duration (first start to last end), and
+    the hop that failed, if one did."""
+    by_number: dict[int, list[TokenTestStep]] = {}
+    for step in steps:
+        by_number.setdefault(step.attempt, []).append(step)
+    attempts = []
+    for number, hops in sorted(by_number.items()):
+        start = min(h.started_at for h in hops)
+        end = max(h.started_at + timedelta(milliseconds=h.duration_ms) for h in hops)
+        failed = next((h for h in hops if not h.ok), None)
+        attempts.append(Attempt(number, start, int((end - start).total_seconds() * 1000), failed is None, failed))
+    return attempts
 
 
 def tenant_running_test(tenant) -> TokenTest | None:

@@ -1,21 +1,18 @@
 """One vocabulary for how bad something is: a lint finding, a diagnosis. Each value carries its label and the colour
-its badge is drawn in (the CSS classes ok, muted, warn, bad), once."""
-from django.db import models
+its badge is drawn in, once (portal.choices)."""
+from enum import nonmember
+
+from portal import choices
+from portal.choices import ColouredChoices
 
 
-class Severity(models.TextChoices):
+class Severity(ColouredChoices):
     OK = "ok", "OK"
     INFO = "info", "Info"
     WARNING = "warning", "Warning"
     ERROR = "error", "Error"
-
-    @property
-    def colour(self) -> str:
-        return _COLOURS[self]
+    COLOURS = nonmember({"ok": choices.OK, "info": choices.MUTED, "warning": choices.WARN, "error": choices.BAD})
 
     @property
     def ok(self) -> bool:
         return self == Severity.OK
-
-
-_COLOURS = {Severity.OK: "ok", Severity.INFO: "muted", Severity.WARNING: "warn", Severity.ERROR: "bad"}

@@ -17,7 +17,7 @@ from exchange.forms import HomeAppForm, ManagedIdentityForm
 from exchange.models import FederatedCredential, HomeApp, ManagedIdentity, Sweep, TokenTest
 from exchange.tasks import fic_inventory_sync
 from portal.dates import date_range
-from portal.htmx import render_page, wants_fragment
+from portal.htmx import render_page
 from portal.roles import staff_required
 from portal.services import Actor, audit_record
 
@@ -73,8 +73,9 @@ def tokentest_list(request):
 def tokentest_detail(request, pk):
     test = get_object_or_404(selectors.token_tests_detailed(), pk=pk)
     diagnosis = diagnose(test)
-    context = {"test": test, "steps": list(test.steps.all()), "diagnosis": diagnosis,
-               "fix_url": fix_url(diagnosis, test.tenant)}
+    steps = list(test.steps.all())
+    context = {"test": test, "steps": steps, "attempts": selectors.token_test_attempts(steps),
+               "diagnosis": diagnosis, "fix_url": fix_url(diagnosis, test.tenant)}
     return render_page(request, "exchange/tokentest_detail.html", context, fragment="status",
                        stop_polling=test.finished)
 
@@ -82,9 +83,8 @@ def tokentest_detail(request, pk):
 @staff_required("view")
 def sweep_detail(request, pk):
     sweep = get_object_or_404(Sweep.objects.select_related("started_by"), pk=pk)
-    context = {"sweep": sweep}
-    if not wants_fragment(request):
-        context["failures"] = selectors.sweep_failures(sweep, limit=SWEEP_FAILURES_SHOWN)
+    # The failures are part of the polled fragment: they appear as the sweep runs, and the last poll shows them all.
+    context = {"sweep": sweep, "failures": selectors.sweep_failures(sweep, limit=SWEEP_FAILURES_SHOWN)}
     return render_page(request, "exchange/sweep_detail.html", context, fragment="progress",
                        stop_polling=not sweep.running)
 

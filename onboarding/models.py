@@ -1,4 +1,6 @@
 """Customers, their tenants (with lifecycle facts from which status is derived) and consent links."""
+from enum import nonmember
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
@@ -6,6 +8,7 @@ from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
 from exchange.models import TokenTest
+from portal.choices import BAD, MUTED, OK, WARN, ColouredChoices
 
 
 class Customer(models.Model):
@@ -23,7 +26,7 @@ class Customer(models.Model):
         return self.name
 
 
-class TenantStatus(models.TextChoices):
+class TenantStatus(ColouredChoices):
     DRAFT = "draft", "Draft"
     INVITED = "invited", "Invited"
     CONSENT_RECEIVED = "consent_received", "Consent received"
@@ -32,6 +35,8 @@ class TenantStatus(models.TextChoices):
     FAILING = "failing", "Failing"
     DECLINED = "declined", "Declined"
     OFFBOARDED = "offboarded", "Offboarded"
+    COLOURS = nonmember({"draft": MUTED, "invited": WARN, "consent_received": WARN, "verified": OK, "no_role": WARN,
+                         "failing": BAD, "declined": BAD, "offboarded": MUTED})
 
 
 # CustomerTenant.status as conditions the database evaluates, in order: a tenant has the first status whose condition
@@ -85,6 +90,10 @@ class CustomerTenant(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # The latest test whatever its outcome: a check that could not reach Microsoft ("transient") is shown beside the
+    # last definitive outcome above, never in its place (onboarding.receivers).
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_check_outcome = models.CharField(max_length=24, blank=True, choices=TokenTest.Outcome.choices)
 
     objects = CustomerTenantQuerySet.as_manager()
 
@@ -129,17 +138,32 @@ class CustomerTenant(models.Model):
         return S.DRAFT
 
     @property
+    def last_outcome_choice(self) -> "TokenTest.Outcome | None":
+        return TokenTest.Outcome.of(self.last_outcome)
+
+    @property
+    def last_check_note(self) -> str:
+        """What the latest check said when it was no news about the tenant, shown beside the status (which stays the
+        last definitive one): Microsoft did not answer, or our new credential is still propagating."""
+        outcome = TokenTest.Outcome.of(self.last_check_outcome)
+        if outcome is None or outcome.definitive:
+            return ""
+        if outcome == TokenTest.Outcome.TRANSIENT:
+            return "last check could not reach Microsoft"
+        return f"last check: {outcome.label.lower()}"
+
+    @property
+    def status_choice(self) -> TenantStatus:
+        """The status with its label and badge colour (`.label`, `.colour`)."""
+        return self.Status(self.status)
+
+    @property
     def status_label(self) -> str:
-        return self.Status(self.status).label
+        return self.status_choice.label
 
     @property
     def status_colour(self) -> str:
-        """The badge colour of the status (portal.css: ok, warn, bad, muted)."""
-        return STATUS_COLOURS[self.status]
-
-
-STATUS_COLOURS = {_S.DRAFT: "muted", _S.INVITED: "warn", _S.CONSENT_RECEIVED: "warn", _S.VERIFIED: "ok",
-                  _S.NO_ROLE: "warn", _S.FAILING: "bad", _S.DECLINED: "bad", _S.OFFBOARDED: "muted"}
+        return self.status_choice.colour
 
 
 class ConsentLink(models.Model):

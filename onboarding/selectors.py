@@ -38,6 +38,7 @@ def tenant_health() -> dict:
         "tenants_failing": failing.exclude(last_outcome=TokenTest.Outcome.NO_ROLE).count(),
         "tenants_untested": by_outcome.get("", 0),
         "failing_tenants": list(failing.select_related("customer").order_by("failing_since")[:ATTENTION_SHOWN]),
+        "status": CustomerTenant.Status,  # each state's one label and colour
     }
 
 
@@ -54,6 +55,13 @@ def tenant_timeline(tenant: CustomerTenant, limit: int = 60) -> list[dict]:
     items += [{"at": t.finished_at or t.queued_at, "kind": "test", "test": t} for t in
               tenant.token_tests.order_by("-queued_at")[:limit]]
     return sorted(items, key=lambda item: item["at"], reverse=True)[:limit]
+
+
+def tenant_last_definitive_test(tenant: CustomerTenant):
+    """The latest test whose outcome says something about the tenant (its status and next step come from it; a
+    check that could not reach Microsoft is shown apart)."""
+    no_news = [outcome for outcome in TokenTest.Outcome if not outcome.definitive]
+    return tenant.token_tests.filter(finished_at__isnull=False).exclude(outcome__in=no_news).order_by("-queued_at").first()
 
 
 def current_link(tenant: CustomerTenant) -> ConsentLink | None:

@@ -84,7 +84,7 @@ def tenant_add(request, pk):
 @staff_required("view")
 def tenant_detail(request, pk):
     tenant = get_object_or_404(CustomerTenant.objects.select_related("customer", "home_app"), pk=pk)
-    last_test = tenant.token_tests.order_by("-queued_at").first()
+    last_test = selectors.tenant_last_definitive_test(tenant)
     return render(request, "onboarding/tenant_detail.html", {
         "tenant": tenant, "timeline": selectors.tenant_timeline(tenant), "link": selectors.current_link(tenant),
         "next_step": selectors.NEXT_STEPS[tenant.status], "last_test": last_test,

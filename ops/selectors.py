@@ -8,8 +8,6 @@ from onboarding.models import CustomerTenant
 from ops.models import Alert, Delivery
 
 TENANT_STATES = tuple(CustomerTenant.Status.values)  # draft, invited, consent received, verified, … offboarded
-# Outcomes that say nothing about the tenant (Microsoft did not answer; a new FIC propagates): its state stays.
-NO_NEWS_OUTCOMES = ("transient", "propagating")
 TENANT_FIELDS = ("pk", "customer_id", "tenant_id", "primary_domain", "cloud", "last_outcome", "consent_received_at")
 # The facts a state is derived from, as booleans the database computes (so they can also be grouped on).
 _FACTS = {"off": Q(offboarded_at__isnull=False), "verified": Q(verified_at__isnull=False),
@@ -18,16 +16,15 @@ _FACTS = {"off": Q(offboarded_at__isnull=False), "verified": Q(verified_at__isnu
                                                      | Q(declined_at__gt=F("consent_received_at")))}
 
 
-def tenant_state(row: dict, *, no_news_keeps: bool = True) -> str:
-    """A tenant's state from its facts, as CustomerTenant.status derives it; "" when the last outcome is no news
-    about the tenant and `no_news_keeps` (the watcher then keeps the state it knew)."""
+def tenant_state(row: dict) -> str:
+    """A tenant's state from its facts, as CustomerTenant.status derives it. `last_outcome` is the last definitive
+    outcome (onboarding.receivers keeps "transient" and "propagating" in the last check instead): an outage or a
+    propagating FIC is no news about the tenant, and its state stays what it was."""
     if row["off"]:
         return "offboarded"
     outcome = row["last_outcome"]
     if outcome in ("verified", "no_role"):
         return outcome
-    if outcome in NO_NEWS_OUTCOMES and no_news_keeps:
-        return ""
     if row["declined"]:
         return "declined"
     if outcome and (row["consent"] or row["verified"]):
@@ -44,7 +41,7 @@ def tenants_by_state() -> dict[str, int]:
     """Tenant counts per state: one grouped query over the state columns."""
     counts = dict.fromkeys(TENANT_STATES, 0)
     for row in CustomerTenant.objects.order_by().values("last_outcome", **_FACTS).annotate(n=Count("pk")):
-        counts[tenant_state(row, no_news_keeps=False)] += row["n"]
+        counts[tenant_state(row)] += row["n"]
     return counts
 
 

@@ -75,6 +75,7 @@ TEMPLATES = [
                 "portal.roles.context_processor",
                 "signin.views.context_processor",
                 "portal.context_processors.branding",
+                "exchange.context_processors.outages",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -327,7 +328,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "portal-alerts@localhost")
 ALERTS_WATCH_INTERVAL_SECONDS = env_float("ALERTS_WATCH_INTERVAL_SECONDS", 60.0)  # the state watcher's period
 ALERTS_CONSENT_RECENT_MINUTES = env_float("ALERTS_CONSENT_RECENT_MINUTES", 60.0)  # a new tenant's consent is news
 ALERTS_OUTAGE_MIN_TENANTS = env_int("ALERTS_OUTAGE_MIN_TENANTS", 10)  # tenants failing transiently in one cloud…
-ALERTS_OUTAGE_WINDOW_MINUTES = env_float("ALERTS_OUTAGE_WINDOW_MINUTES", 10.0)  # …within this window = an outage
+ALERTS_OUTAGE_WINDOW_MINUTES = env_float("ALERTS_OUTAGE_WINDOW_MINUTES", 10.0)  # …within this window = an outage (alert, banner)
 ALERTS_DELIVERY_MAX_ATTEMPTS = env_int("ALERTS_DELIVERY_MAX_ATTEMPTS", 6)
 ALERTS_RETRY_BASE_SECONDS = env_float("ALERTS_RETRY_BASE_SECONDS", 30.0)  # doubled per attempt…
 ALERTS_RETRY_MAX_SECONDS = env_float("ALERTS_RETRY_MAX_SECONDS", 1800.0)  # …up to this

@@ -190,8 +190,7 @@ def _grouped(done):
         kept = not diagnosis.recognised or diagnosis.code == OUTAGE  # the raw error, or the outage's facts
         error = json.dumps((raw_error or {}) if kept else {}, sort_keys=True, default=str)
         tests[(statuses[test.pk], diagnosis.outcome, diagnosis.code, error)].append(test.pk)
-        if diagnosis.code != OUTAGE:  # an outage of Microsoft's is not held against the tenant
-            tenants[diagnosis.outcome].append(test.tenant_id)
+        tenants[diagnosis.outcome].append(test.tenant_id)  # an outage's is "transient": the tenant's last check only
         if test.sweep_id:
             sweeps[test.sweep_id][0 if verified else 1] += 1
     return tests, tenants, sweeps, statuses

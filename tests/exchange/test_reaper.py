@@ -64,7 +64,7 @@ def test_running_test_out_of_attempts_is_failed_with_a_diagnosis(make_tenant, se
     tenant.refresh_from_db()
     sweep.refresh_from_db()
     assert (test.status, test.outcome, test.diagnosis_code) == ("failed", "transient", "worker_lost")
-    assert tenant.consecutive_failures == 1 and tenant.last_outcome == "transient"
+    assert (tenant.consecutive_failures, tenant.last_outcome, tenant.last_check_outcome) == (0, "", "transient")
     assert (sweep.done, sweep.failed) == (1, 1) and sweep.finished_at is not None
     assert AuditEvent.objects.get(action="sweep.finished").detail == {"total": 1, "succeeded": 0, "failed": 1}
     assert sent == []

@@ -1,4 +1,6 @@
 """Token-test and sweep pages: who may start what, the list's filters, and the live fragments that stop polling."""
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -56,3 +58,34 @@ def test_list_filters_by_outcome_and_code(staff_clients, make_tenant):
 def test_empty_list_explains_when_tests_run(staff_clients):
     assert b"Tests run when a customer consents" in staff_clients["viewer"].get(
         reverse("exchange:tokentest-list")).content
+
+
+@pytest.mark.django_db
+def test_sweep_failures_appear_in_the_polled_fragment_as_it_runs_and_when_it_ends(staff_clients, make_tenant):
+    sweep = Sweep.objects.create(trigger="manual", total=3, done=1, failed=1)
+    TokenTest.objects.create(tenant=make_tenant(primary_domain="broken.example"), trigger="sweep", sweep=sweep,
+                             status="failed", outcome="misconfigured", diagnosis_code="AADSTS70021",
+                             finished_at=timezone.now())
+    url = reverse("exchange:sweep-detail", kwargs={"pk": sweep.pk})
+    client = staff_clients["viewer"]
+    running = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="sweep-failures"' in running and "broken.example" in running and "AADSTS70021" in running
+    TokenTest.objects.create(tenant=make_tenant(primary_domain="later.example"), trigger="sweep", sweep=sweep,
+                             status="failed", outcome="not_consented", diagnosis_code="AADSTS700016",
+                             finished_at=timezone.now())
+    Sweep.objects.filter(pk=sweep.pk).update(done=3, succeeded=1, failed=2, finished_at=timezone.now())
+    done = client.get(url, HTTP_HX_REQUEST="true")
+    assert done.status_code == 286 and "later.example" in done.content.decode()  # no reload needed
+    assert '<span class="badge bad">Credential misconfigured</span>' in done.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_offboarded_tenants_removal_confirmation_is_not_a_red_failure(staff_clients, make_tenant):
+    tenant = make_tenant(offboarded_at=timezone.now() - timedelta(minutes=5))
+    test = TokenTest.objects.create(tenant=tenant, trigger="manual", status="failed", outcome="not_consented",
+                                    diagnosis_code="AADSTS700016", finished_at=timezone.now())
+    page = staff_clients["viewer"].get(reverse("exchange:tokentest-detail", kwargs={"pk": test.pk})).content.decode()
+    assert '<span class="badge ok">Removal confirmed</span>' in page and 'id="removal-confirmed"' in page
+    assert "Not consented in this tenant" not in page
+    detail = staff_clients["viewer"].get(reverse("onboarding:tenant-detail", kwargs={"pk": tenant.pk})).content
+    assert b'<li class="ok">' in detail and b"Removal confirmed</span>" in detail

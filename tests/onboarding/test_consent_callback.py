@@ -54,7 +54,7 @@ def test_consent_then_access_verified(issue, consent_at_microsoft, land, client)
     # Northwind had no role until now: the emulator's consent created the service principal only.
     progress = _progress(client, page)
     assert progress.status_code == 286  # the verification has finished: polling stops
-    assert "Consented, but no Azure role" in progress.content.decode()
+    assert "Consented, no Azure role" in progress.content.decode()
     assert "ask your contact" in progress.content.decode()
     tenant = link.tenant
     tenant.refresh_from_db()
@@ -66,8 +66,12 @@ def test_consent_for_a_tenant_with_a_role_shows_access_verified(issue, land, cli
     link, url = issue(demo.FABRIKAM)  # Fabrikam consented before and holds Reader
     state = parse_qs(urlsplit(url).query)["state"][0]
     page = land({"admin_consent": "True", "tenant": demo.FABRIKAM, "state": state})
+    assert "We are now checking that access really works" in page.content.decode()
     progress = _progress(client, page)
     assert progress.status_code == 286 and 'id="verification-result">Access verified' in progress.content.decode()
+    # The text follows the result: no "now checking" beside it.
+    assert "Thank you — access verified" in progress.content.decode()
+    assert "now checking" not in progress.content.decode() and "aria-busy" not in progress.content.decode()
     link.tenant.refresh_from_db()
     assert link.tenant.status == "verified"
 
@@ -87,7 +91,7 @@ def test_replay_expired_unknown_and_missing_state(issue, land):
     ok = {"admin_consent": "True", "tenant": demo.NORTHWIND, "state": state}
     assert land(ok).status_code == 200
     replay = land(ok)
-    assert replay.status_code == 400 and "already used" in replay.content.decode()
+    assert replay.status_code == 400 and "Consent was already received with this link" in replay.content.decode()
     assert land({**ok, "state": "x" * 43}).status_code == 400
     assert "don't recognise this link" in land({"admin_consent": "True"}).content.decode()
     other, url2 = issue(demo.WOODGROVE)
@@ -212,6 +216,15 @@ def test_decline_through_the_emulator_marks_the_tenant_declined(issue, consent_a
     assert "Consent was declined" in page.content.decode()
     link.tenant.refresh_from_db()
     assert link.tenant.status == "declined"
+
+
+def test_a_declined_link_reopened_says_it_was_declined(issue, consent_at_microsoft, land):
+    link, url = issue()
+    declined = consent_at_microsoft(url, "cancel")
+    land(declined)
+    again = land(declined).content.decode()  # the customer reopens the page (history, a bookmark)
+    assert "Consent was declined with this link" in again and "nothing was changed in your tenant" in again
+    assert "you are done" not in again and "already received" not in again
 
 
 def test_hostile_and_oversized_parameters_are_text(issue, land):

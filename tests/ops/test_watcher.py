@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from exchange.breaker import breaker_observe
 from exchange.models import TokenTest
+from exchange.signals import tenants_tested
 from ops import services
 from ops.models import Alert, Delivery, TenantWatch
 from portal.services import Actor
@@ -31,12 +32,12 @@ def _watch(capture):
 
 
 def _tested(tenants, outcome):
-    """What exchange records when a test finishes (the tenant's health columns), for many tenants at once."""
+    """What exchange records when tests finish (the tests, and its signal: the tenants' health), for many tenants."""
     now = timezone.now()
     for tenant in tenants:
         TokenTest.objects.create(tenant=tenant, trigger="sweep", status="failed" if outcome != "verified" else
                                  "succeeded", outcome=outcome, diagnosis_code=outcome, finished_at=now)
-        type(tenant).objects.filter(pk=tenant.pk).update(last_outcome=outcome, last_tested_at=now)
+    tenants_tested.send(sender=TokenTest, tenant_pks=[t.pk for t in tenants], outcome=outcome, at=now)
 
 
 def test_one_alert_per_transition_and_consent_news(make_tenant, mailbox, django_capture_on_commit_callbacks):
