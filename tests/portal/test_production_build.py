@@ -70,6 +70,7 @@ def test_built_as_the_dockerfile_builds_production_serves_pages_and_hashed_asset
     assert out["login"] == 200
     assert out["missing"] == [404, True]
     assert len(out["assets"]) >= 3  # pico, portal.css, htmx (and the icon)
+    assert any(re.search(r"/portal/favicon\.[0-9a-f]{12}\.svg$", asset) for asset in out["assets"]), out["assets"]
     for asset, (status, cache_control) in out["assets"].items():
         assert re.search(r"\.[0-9a-f]{12}\.\w+$", asset), f"{asset} is not a hashed name"
         assert status == 200, asset

@@ -129,7 +129,7 @@ def test_an_invalid_tenant_add_describes_the_field_by_its_help_and_its_error(ope
     (_, field, _), = page.find("input", name="domain_or_id")
     assert field["aria-invalid"] == "true"
     assert field["aria-describedby"] == "id_domain_or_id_helptext id_domain_or_id_error"
-    assert page.find(id="id_domain_or_id_helptext") and page.find("ul", id="id_domain_or_id_error")
+    assert page.find(id="id_domain_or_id_helptext") and page.find("div", id="id_domain_or_id_error")
 
 
 def test_a_group_of_choices_is_a_fieldset_described_by_its_help_and_its_error():
@@ -144,7 +144,7 @@ def test_a_group_of_choices_is_a_fieldset_described_by_its_help_and_its_error():
     page = Page("".join(render_to_string("_field.html", {"field": field}) for field in form))
     (_, fieldset, _), = page.find("fieldset")
     assert fieldset["aria-describedby"] == "id_kind_helptext id_kind_error" and "invalid" in fieldset["class"]
-    assert page.find("legend") and page.find("ul", id="id_kind_error") and page.find("small", id="id_kind_helptext")
+    assert page.find("legend") and page.find("div", id="id_kind_error") and page.find("small", id="id_kind_helptext")
     (_, checkbox, ancestors), = page.find("input", name="ok")
     assert ancestors[-1]["tag"] == "label" and "aria-invalid" not in checkbox  # a checkbox sits inside its label
 
@@ -185,9 +185,9 @@ def test_the_consent_landing_page_has_no_staff_navigation(pages_world, make_staf
         html = client.get(url).content.decode()
         page = Page(html)
         hrefs = {a["href"] for _, a, _ in page.find("a") if "href" in a}
-        assert hrefs <= {"#main"}, (url, hrefs)  # the skip link, nothing of the portal
+        assert hrefs <= {"#content"}, (url, hrefs)  # the skip link, nothing of the portal
         assert "Sign out" not in html and not page.find("form") and "X-CSRFToken" not in html
-        assert page.headings().count(1) == 1 and page.find(id="main")
+        assert page.headings().count(1) == 1 and page.find(id="content")
 
 
 # --- the brand --------------------------------------------------------------------------------------------------------
@@ -222,4 +222,4 @@ def test_every_staff_page_has_one_h1_ordered_headings_and_a_skip_link(pages_worl
         assert levels and levels[0] == 1 and levels.count(1) == 1, (url, levels)
         assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), (url, levels)  # no level skipped going down
         (_, skip, _), = page.find("a", **{"class": "skip-link"})
-        assert skip["href"] == "#main" and page.find("main", id="main")
+        assert skip["href"] == "#content" and page.find("main", id="content")
