@@ -21,6 +21,7 @@
       },
       options: {
         animation: false,
+        maintainAspectRatio: false,
         scales: {x: {stacked: true}, y: {stacked: true, beginAtZero: true, ticks: {precision: 0}}}
       }
     });
