@@ -72,8 +72,9 @@ def credential_findings() -> list[dict]:
 
 def runs(*, now: datetime) -> dict:
     """The last day's runs (not tenants) and the commonest diagnoses of the last 30 days, from the rollups."""
-    day = rollups.runs_summary(since=now - timedelta(hours=24))
-    month = rollups.runs_summary(since=now - timedelta(days=DAYS_CHARTED))
+    # Windows of whole buckets: the current hour (or day) and those before it, 24 hours (30 days) in all.
+    day = rollups.runs_summary(since=now - timedelta(hours=23))
+    month = rollups.runs_summary(since=now - timedelta(days=DAYS_CHARTED - 1), period=rollups.DAY)
     return {"total": day["total"], "verified": day["verified"],
             "rate": round(100 * day["verified"] / day["total"]) if day["total"] else None,
             "codes": month["codes"][:TOP_CODES],
@@ -96,7 +97,7 @@ def charts(*, now: datetime) -> dict:
 
 
 def latency(*, now: datetime) -> list[dict]:
-    hops = rollups.hop_latency(since=now - timedelta(hours=LATENCY_HOURS), order=HOPS)
+    hops = rollups.hop_latency(since=now - timedelta(hours=LATENCY_HOURS - 1), order=HOPS)
     return [{**hop, "label": HOP_LABELS.get(hop["hop"], hop["hop"])} for hop in hops]
 
 

@@ -160,10 +160,10 @@ def outcome_series(*, period: str, count: int, now: datetime) -> dict:
             "totals": [sum(by_key.get((start, o), 0) for o in outcomes) for start in starts]}
 
 
-def runs_summary(*, since: datetime) -> dict:
-    """Finished tests since then (hourly rollups): how many, how many verified, and the commonest diagnoses of the
-    others."""
-    rows = (TokenTestRollup.objects.order_by().filter(period=HOUR, start__gte=bucket_start(since, HOUR))
+def runs_summary(*, since: datetime, period: str = HOUR) -> dict:
+    """Finished tests since the start of `since`'s hour (or day): how many, how many verified, and the commonest
+    diagnoses of the others."""
+    rows = (TokenTestRollup.objects.order_by().filter(period=period, start__gte=bucket_start(since, period))
             .values("outcome", "diagnosis_code").annotate(n=Sum("n")))
     codes = Counter()
     total = verified = 0
