@@ -12,9 +12,11 @@ from django.utils import timezone
 
 from emulator import world as demo
 from exchange import rollups
-from exchange.models import HopLatencyRollup, TokenTestRollup, TokenTestStep
+from exchange.models import HopLatencyRollup, Sweep, TokenTestRollup, TokenTestStep
+from onboarding.services import sweep_all_start
 from portal.models import AuditEvent
 from portal.services import Actor
+from tests.exchange.conftest import run_test
 
 ACTOR = Actor.system("test")
 
@@ -50,6 +52,20 @@ def test_finished_tests_are_counted_per_hour_and_day_with_their_hops(three_runs)
     assert counted == by_hop and set(by_hop) >= {"imds", "tenant_token", "arm_probe"}
     assert {(rollups.bucket_start(s.started_at, "hour"), s.name, rollups.le_of(s.duration_ms)) for s in steps} \
         == set(hop_rows())
+
+
+def test_sweeps_count_each_test_once_and_every_attempts_hops(portal_on_emulator, make_tenant,
+                                                             django_capture_on_commit_callbacks):
+    fabrikam, *_ = [make_tenant(tenant_id=tenant_id, home_app=portal_on_emulator.app)
+                    for tenant_id in (demo.FABRIKAM, demo.TAILSPIN, demo.NORTHWIND)]
+    for _ in range(2):  # batches of tests finished together
+        with django_capture_on_commit_callbacks(execute=True):
+            sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=ACTOR)
+    portal_on_emulator.control.faults(token={"fail_next": 2, "fail_status": 503, "retry_after": 0})
+    assert run_test(fabrikam, django_capture_on_commit_callbacks).attempts == 3  # two 503s retried
+    days = {(r.outcome, r.diagnosis_code): r.n for r in TokenTestRollup.objects.filter(period="day")}
+    assert days == {("verified", "verified"): 3, ("no_role", "no_role"): 2, ("not_consented", "AADSTS700016"): 2}
+    assert sum(r.n for r in HopLatencyRollup.objects.all()) == TokenTestStep.objects.count()  # failed attempts too
 
 
 def test_backfill_rebuilds_what_live_maintenance_counted_and_is_idempotent(three_runs):
