@@ -1,12 +1,10 @@
 """Views of the staff console: each role's home page, and the dashboard (tenants' and token tests' health, recent
 activity)."""
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
-from onboarding.selectors import health_overview
-from portal import selectors as portal_selectors
+from console import selectors
 from portal.roles import can, staff_required
-
-RECENT_EVENTS_SHOWN = 8
 
 
 def home(request):
@@ -18,7 +16,4 @@ def home(request):
 
 @staff_required("view")
 def dashboard(request):
-    health = health_overview()
-    return render(request, "console/dashboard.html", {
-        "health": health if health["tenants_total"] or health["recent_total"] else None,
-        "recent_events": portal_selectors.audit_events()[:RECENT_EVENTS_SHOWN]})
+    return render(request, "console/dashboard.html", selectors.dashboard(now=timezone.now()))

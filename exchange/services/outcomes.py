@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from exchange import chain, faults
+from exchange import chain, faults, rollups
 from exchange.diagnosis import diagnose_code
 from exchange.models import Sweep, TokenTest, TokenTestStep
 from exchange.selectors import fic_recently_created
@@ -98,13 +98,15 @@ def _still_mine(runs, *, owner: str):
 
 
 def _steps_save(runs) -> None:
-    TokenTestStep.objects.bulk_create([
+    """The steps, and each hop's latency in the hourly histograms (kept when old steps are pruned)."""
+    steps = TokenTestStep.objects.bulk_create([
         TokenTestStep(test=test, attempt=test.attempts, name=s.name, started_at=s.started_at,
                       duration_ms=s.duration_ms, ok=s.ok, http_status=s.http_status,
                       error_code=s.error_code[:64], error=s.error[:64], message=s.message, trace_id=s.trace_id,
                       correlation_id=s.correlation_id, claims=s.claims, detail=s.detail)
         for test, result in runs if result is not None for s in result.steps
     ])
+    rollups.hops_counted([(s.started_at, s.name, s.duration_ms) for s in steps])
 
 
 def _next_step(test: TokenTest, result, outage, *, owner: str, degraded: set, now):
@@ -225,6 +227,7 @@ def finish(items: list[tuple[TokenTest, str, dict | None]], *, owner: str | None
             TokenTest.objects.filter(pk__in=pks).update(status=status, outcome=outcome, diagnosis_code=code,
                                                         finished_at=now, not_before=None, error=json.loads(error),
                                                         lease_owner="", lease_expires_at=None)
+        rollups.tests_counted([(now, diagnosis.outcome, diagnosis.code) for _, diagnosis, _ in done])
         _audit_finished(done)  # before the signal: "previous" is the tenant's outcome before this test
         for outcome, pks in tenants.items():
             tenants_tested.send(sender=TokenTest, tenant_pks=pks, outcome=outcome, at=now)

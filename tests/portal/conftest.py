@@ -6,6 +6,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
+from exchange import rollups
 from exchange.models import Sweep, TokenTest
 from onboarding.services import consent_link_issue
 from onboarding.views import PROGRESS_SALT
@@ -23,6 +24,7 @@ def pages_world(make_tenant, make_staff):
                                         diagnosis_code="verified", started_at=now, finished_at=now)
     TokenTest.objects.create(tenant=tenant, trigger="manual", status="failed", outcome="not_consented",
                              diagnosis_code="AADSTS7000229", started_at=now, finished_at=now)
+    rollups.tests_counted([(now, "verified", "verified"), (now, "not_consented", "AADSTS7000229")])  # as finish() would
     sweep = Sweep.objects.create(trigger="manual", total=2, done=2, succeeded=1, failed=1, finished_at=now)
     link, _ = consent_link_issue(tenant=make_tenant(), actor=Actor.system("test"))
     progress = reverse("onboarding:consent-progress", args=[signing.dumps(link.pk, salt=PROGRESS_SALT)])

@@ -57,7 +57,7 @@ def test_staff_pages_run_under_the_csp_without_violations(browser, live_server, 
     page.click("button[type=submit]")
     page.wait_for_url(live_server.url + reverse("console:dashboard"))
     page.wait_for_load_state("networkidle")
-    assert page.evaluate("Chart.getChart('health-chart') !== undefined")  # drawn by static/portal/dashboard.js
+    assert page.evaluate("Chart.getChart('chart-hours') && Chart.getChart('chart-days')")  # static/portal/dashboard.js
     assert page.evaluate("htmx.config.includeIndicatorStyles") is False  # read from the htmx-config meta tag
     watched.assert_clean("dashboard")
     for name, url in [
