@@ -42,15 +42,19 @@ def fic_recently_created(app: HomeApp) -> bool:
         Q(created_by_portal_at__gte=since) | Q(first_seen__gte=since)).exists()
 
 
+TOKEN_TEST_KEYS = ("queued_at", "pk")  # the list's order (newest first) and its keyset cursor
+
+
 def token_tests(*, tenant_id=None, outcome: str = "", code: str = "", status: str = "",
                 since: datetime | None = None, until: datetime | None = None) -> QuerySet[TokenTest]:
+    """Token tests, newest first, filtered; `code` is a diagnosis code, matched exactly (indexed with queued_at)."""
     tests = TokenTest.objects.select_related("tenant", "tenant__customer")
     if tenant_id:
         tests = tests.filter(tenant_id=tenant_id)
     if outcome:
         tests = tests.filter(outcome=outcome)
     if code:
-        tests = tests.filter(diagnosis_code__icontains=code)
+        tests = tests.filter(diagnosis_code=code)
     if status:
         tests = tests.filter(status=status)
     if since:
@@ -58,6 +62,15 @@ def token_tests(*, tenant_id=None, outcome: str = "", code: str = "", status: st
     if until:
         tests = tests.filter(queued_at__lt=until)
     return tests.order_by("-queued_at", "-pk")
+
+
+def tenant_named(pk: int | None):
+    """The tenant a list is filtered by, to show it by name (None for an unknown pk). Read through the token test's
+    foreign key: the tenant model is onboarding's, above this app."""
+    if not pk:
+        return None
+    tenants = TokenTest._meta.get_field("tenant").related_model.objects.select_related("customer")
+    return tenants.filter(pk=pk).first()
 
 
 def token_tests_detailed() -> QuerySet[TokenTest]:
