@@ -20,13 +20,14 @@ CURSOR_PARAMS = ("older", "newer")  # the query parameters of a cursor (links th
 class ListCount:
     n: int
     exact: bool = True
+    counted: int = COUNT_EXACT_UP_TO  # when estimated: the rows counted before counting stopped
 
     def __str__(self):
         if self.exact:
             return f"{self.n:,}"
-        if self.n > COUNT_EXACT_UP_TO:
+        if self.n > self.counted:
             return f"about {self.n:,}"
-        return f"more than {COUNT_EXACT_UP_TO:,}"  # the planner guessed low: say only what the capped count saw
+        return f"more than {self.counted:,}"  # the planner guessed low: say only what the capped count saw
 
 
 def planner_estimate(queryset: QuerySet) -> int:
@@ -47,7 +48,7 @@ def count_bounded(queryset: QuerySet, *, exact_up_to: int = COUNT_EXACT_UP_TO) -
     capped = queryset.order_by().values("pk")[: exact_up_to + 1].count()
     if capped <= exact_up_to:
         return ListCount(capped)
-    return ListCount(planner_estimate(queryset), exact=False)
+    return ListCount(planner_estimate(queryset), exact=False, counted=exact_up_to)
 
 
 @dataclass(frozen=True)
