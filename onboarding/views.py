@@ -58,9 +58,14 @@ def customer_create(request):
 def customer_detail(request, pk):
     customer = get_object_or_404(Customer, pk=pk)
     form = TenantAddForm()
-    return render(request, "onboarding/customer_detail.html", {
-        "customer": customer, "tenants": customer.tenants.select_related("home_app"), "form": form,
-        "has_home_app": HomeApp.objects.exists()})
+    return render_page(request, "onboarding/customer_detail.html", {
+        "customer": customer, "tenants": _tenants_page(request, customer), "form": form,
+        "has_home_app": HomeApp.objects.exists()}, fragment="rows", target="tenant-rows")
+
+
+def _tenants_page(request, customer):
+    """A page of the customer's tenants (an MSSP's biggest customers have hundreds)."""
+    return Paginator(customer.tenants.order_by("primary_domain", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 @staff_required("operate")
@@ -80,8 +85,7 @@ def tenant_add(request, pk):
             messages.success(request, f"Tenant {tenant} ({tenant.tenant_id}) added. Next: issue its consent link.")
             return redirect("onboarding:tenant-detail", pk=tenant.pk)
     response = render(request, "onboarding/customer_detail.html", {
-        "customer": customer, "tenants": customer.tenants.select_related("home_app"), "form": form,
-        "has_home_app": True})
+        "customer": customer, "tenants": _tenants_page(request, customer), "form": form, "has_home_app": True})
     response.status_code = 400
     return response
 
