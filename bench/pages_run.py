@@ -80,6 +80,7 @@ class Result:
     p95_ms: float = 0.0
     queries: int = 0
     kib: float = 0.0
+    cpu_ms: float = 0.0  # this process's CPU per request (the database's is not in it)
     skipped: str = ""
 
 
@@ -100,13 +101,14 @@ def measure(pages, facts: dict, *, repeat: int, out=print) -> list[Result]:
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url, params)
         query_count = len(queries)  # now: the next request empties the log the context reads
-        walls = []
+        walls, cpu0 = [], time.process_time()
         for _ in range(repeat):
             t0 = time.perf_counter()
             client.get(url, params)
             walls.append((time.perf_counter() - t0) * 1000)
+        cpu_ms = (time.process_time() - cpu0) * 1000 / max(1, repeat)
         results.append(Result(page.label, url, response.status_code, statistics.median(walls), p95(walls),
-                              query_count, len(response.content) / 1024))
+                              query_count, len(response.content) / 1024, cpu_ms))
     return results
 
 
@@ -116,11 +118,11 @@ def p95(values: list[float]) -> float:
 
 
 def report(results: list[Result]) -> str:
-    lines = [f"{'page':34} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'KiB':>7}"]
+    lines = [f"{'page':34} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'CPU ms':>7} {'queries':>8} {'KiB':>7}"]
     for r in results:
         if r.skipped:
             lines.append(f"{r.label:34} {'—':>6} skipped: {r.skipped}")
         else:
-            lines.append(f"{r.label:34} {r.status:>6} {r.median_ms:>10.1f} {r.p95_ms:>8.1f} {r.queries:>8} "
-                         f"{r.kib:>7.1f}")
+            lines.append(f"{r.label:34} {r.status:>6} {r.median_ms:>10.1f} {r.p95_ms:>8.1f} {r.cpu_ms:>7.1f} "
+                         f"{r.queries:>8} {r.kib:>7.1f}")
     return "\n".join(lines)

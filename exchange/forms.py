@@ -12,6 +12,7 @@ DIAGNOSIS_CHOICES = [("", "Any diagnosis"), *sorted((code, f"{code} · {d.title}
 
 class TokenTestFilterForm(forms.Form):
     tenant = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)  # a tenant's pk (the picker's)
+    sweep = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)  # a sweep's pk (its page links)
     outcome = forms.ChoiceField(choices=[("", "Any outcome"), *TokenTest.Outcome.choices], required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *TokenTest.Status.choices], required=False)
     code = forms.ChoiceField(choices=DIAGNOSIS_CHOICES, required=False, label="Diagnosis", error_messages={
@@ -24,7 +25,7 @@ class TokenTestFilterForm(forms.Form):
         """The selector's keyword arguments for a valid form."""
         data = self.cleaned_data
         return {"outcome": data["outcome"], "code": data["code"], "status": data["status"],
-                "tenant_id": data["tenant"], **date_range(since=data["since"], until=data["until"])}
+                "tenant_id": data["tenant"], "sweep_id": data["sweep"], **date_range(since=data["since"], until=data["until"])}
 
 
 class HomeAppForm(forms.ModelForm):

@@ -169,7 +169,8 @@ class TokenTest(models.Model):
     tenant = models.ForeignKey("onboarding.CustomerTenant", on_delete=models.CASCADE, related_name="token_tests",
                                db_index=False)  # tokentest_tenant_recent leads with it
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
-    sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tests")
+    sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tests",
+                              db_index=False)  # tokentest_sweep_queued leads with it
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
@@ -195,7 +196,8 @@ class TokenTest(models.Model):
                    models.Index(fields=["queued_at", "id"], name="tokentest_queued"),
                    models.Index(fields=["outcome", "queued_at", "id"], name="tokentest_outcome_queued"),
                    models.Index(fields=["diagnosis_code", "queued_at", "id"], name="tokentest_diagnosis_queued"),
-                   models.Index(fields=["finished_at"], name="tokentest_finished")]
+                   models.Index(fields=["finished_at"], name="tokentest_finished"),
+                   models.Index(fields=["sweep", "queued_at", "id"], name="tokentest_sweep_queued")]
 
     def __str__(self):
         return f"Token test #{self.pk} ({self.status})"

@@ -45,12 +45,14 @@ def fic_recently_created(app: HomeApp) -> bool:
 TOKEN_TEST_KEYS = ("queued_at", "pk")  # the list's order (newest first) and its keyset cursor
 
 
-def token_tests(*, tenant_id=None, outcome: str = "", code: str = "", status: str = "",
+def token_tests(*, tenant_id=None, sweep_id=None, outcome: str = "", code: str = "", status: str = "",
                 since: datetime | None = None, until: datetime | None = None) -> QuerySet[TokenTest]:
     """Token tests, newest first, filtered; `code` is a diagnosis code, matched exactly (indexed with queued_at)."""
     tests = TokenTest.objects.select_related("tenant", "tenant__customer")
     if tenant_id:
         tests = tests.filter(tenant_id=tenant_id)
+    if sweep_id:
+        tests = tests.filter(sweep_id=sweep_id)
     if outcome:
         tests = tests.filter(outcome=outcome)
     if code:
@@ -87,8 +89,15 @@ def tenant_running_test(tenant) -> TokenTest | None:
             .order_by("-queued_at").first())
 
 
+SWEEP_KEYS = ("started_at", "pk")
+
+
 def sweeps(limit: int = 20) -> list[Sweep]:
     return list(Sweep.objects.select_related("started_by")[:limit])
+
+
+def sweeps_all() -> QuerySet[Sweep]:
+    return Sweep.objects.select_related("started_by").order_by("-started_at", "-pk")
 
 
 def sweep_running() -> Sweep | None:

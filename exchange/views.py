@@ -62,6 +62,13 @@ def tokentest_detail(request, pk):
 
 
 @staff_required("view")
+def sweep_list(request):
+    page = keyset_page(selectors.sweeps_all(), keys=selectors.SWEEP_KEYS, size=PAGE_SIZE,
+                       older=request.GET.get("older", ""), newer=request.GET.get("newer", ""))
+    return render_page(request, "exchange/sweep_list.html", {"page": page}, fragment="rows", target="sweep-rows")
+
+
+@staff_required("view")
 def sweep_detail(request, pk):
     sweep = get_object_or_404(Sweep.objects.select_related("started_by"), pk=pk)
     context = {"sweep": sweep}

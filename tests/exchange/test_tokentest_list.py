@@ -79,3 +79,31 @@ def test_the_count_is_exact_below_the_threshold_and_about_past_it(staff_clients,
     monkeypatch.setattr(keyset, "planner_estimate", lambda queryset: 1_000_000)
     monkeypatch.setattr(keyset.count_bounded, "__kwdefaults__", {"exact_up_to": 10})
     assert "<span>about 1,000,000 runs</span>" in client.get(LIST).content.decode()
+
+
+@pytest.mark.django_db
+def test_every_sweep_is_listed_and_a_sweep_links_to_all_its_failures(staff_clients, make_tenant, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exchange import views
+    from exchange.models import Sweep
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 3)
+    monkeypatch.setattr(views, "SWEEP_FAILURES_SHOWN", 2)
+    start = timezone.now() - timedelta(days=10)
+    sweeps = [Sweep.objects.create(trigger="schedule", started_at=start + timedelta(days=n), finished_at=start
+                                   + timedelta(days=n, minutes=5), total=4, done=4, succeeded=1, failed=3)
+              for n in range(5)]
+    tenant = make_tenant()
+    TokenTest.objects.bulk_create([TokenTest(tenant=tenant, trigger="sweep", sweep=sweep, status=status)
+                                   for sweep in sweeps for status in ("failed", "failed", "failed", "succeeded")])
+    client = staff_clients["viewer"]
+    first = client.get(reverse("exchange:sweep-list")).context["page"]
+    second = client.get(reverse("exchange:sweep-list"), {"older": first.older}).context["page"]
+    assert [s.pk for s in first] + [s.pk for s in second] == [s.pk for s in reversed(sweeps)]
+    detail = client.get(reverse("exchange:sweep-detail", kwargs={"pk": sweeps[0].pk})).content.decode()
+    assert f'The first 2 of 3: <a href="{LIST}?sweep={sweeps[0].pk}&amp;status=failed">' in detail
+    runs = client.get(LIST, {"sweep": sweeps[0].pk, "status": "failed"}).context["page"]
+    assert len(runs) == 3 and {t.sweep_id for t in runs} == {sweeps[0].pk}
