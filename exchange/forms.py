@@ -24,7 +24,7 @@ class TokenTestFilterForm(forms.Form):
     def filters(self) -> dict:
         """The selector's keyword arguments for a valid form."""
         data = self.cleaned_data
-        return {"outcome": data["outcome"], "code": data["code"], "status": data["status"],
+        return {"outcome": data["outcome"], "diagnosis": data["code"], "status": data["status"],
                 "tenant_id": data["tenant"], "sweep_id": data["sweep"], **date_range(since=data["since"], until=data["until"])}
 
 

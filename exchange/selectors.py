@@ -45,9 +45,11 @@ def fic_recently_created(app: HomeApp) -> bool:
 TOKEN_TEST_KEYS = ("queued_at", "pk")  # the list's order (newest first) and its keyset cursor
 
 
-def token_tests(*, tenant_id=None, sweep_id=None, outcome: str = "", code: str = "", status: str = "",
-                since: datetime | None = None, until: datetime | None = None) -> QuerySet[TokenTest]:
-    """Token tests, newest first, filtered; `code` is a diagnosis code, matched exactly (indexed with queued_at)."""
+def token_tests(*, tenant_id=None, sweep_id=None, outcome: str = "", diagnosis: str = "", code: str = "",
+                status: str = "", since: datetime | None = None,
+                until: datetime | None = None) -> QuerySet[TokenTest]:
+    """Token tests, newest first, filtered. `diagnosis` is a diagnosis code matched exactly (indexed with queued_at:
+    the staff list's filter); `code` a part of one (the API's filter: it scans)."""
     tests = TokenTest.objects.select_related("tenant", "tenant__customer")
     if tenant_id:
         tests = tests.filter(tenant_id=tenant_id)
@@ -55,8 +57,10 @@ def token_tests(*, tenant_id=None, sweep_id=None, outcome: str = "", code: str =
         tests = tests.filter(sweep_id=sweep_id)
     if outcome:
         tests = tests.filter(outcome=outcome)
+    if diagnosis:
+        tests = tests.filter(diagnosis_code=diagnosis)
     if code:
-        tests = tests.filter(diagnosis_code=code)
+        tests = tests.filter(diagnosis_code__icontains=code)
     if status:
         tests = tests.filter(status=status)
     if since:
