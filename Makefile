@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint browser clean bench
+.PHONY: demo test lint browser clean bench bench-pages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sweep.py
+
+# Every staff page at 10,000 tenants / 1M token tests / 1M audit events on PostgreSQL (bench/README.md; ~10 minutes).
+bench-pages: $(STAMP)
+	$(BIN)/python bench/pages.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var/ $(VENV)

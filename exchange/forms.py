@@ -1,7 +1,31 @@
-"""Forms of exchange: home apps and managed identities (validated GUIDs, cloud, tenant)."""
+"""Forms of exchange: home apps and managed identities (validated GUIDs, cloud, tenant), the token tests' filters."""
 from django import forms
 
-from exchange.models import HomeApp, ManagedIdentity
+from exchange.diagnosis import CATALOGUE
+from exchange.models import HomeApp, ManagedIdentity, TokenTest
+from portal.dates import date_range
+
+# The diagnosis catalogue's codes (and the outage a held test ends with), by code: the filter matches one exactly.
+DIAGNOSIS_CHOICES = [("", "Any diagnosis"), *sorted((code, f"{code} · {d.title}") for code, d in CATALOGUE.items()),
+                     ("outage", "outage · Endpoint outage")]
+
+
+class TokenTestFilterForm(forms.Form):
+    tenant = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)  # a tenant's pk (the picker's)
+    sweep = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)  # a sweep's pk (its page links)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *TokenTest.Outcome.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *TokenTest.Status.choices], required=False)
+    code = forms.ChoiceField(choices=DIAGNOSIS_CHOICES, required=False, label="Diagnosis", error_messages={
+        "invalid_choice": "%(value)s is not a diagnosis of the catalogue: to list unrecognised errors, choose the "
+                          "outcome \u201cUnrecognised error\u201d."})
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Until")
+
+    def filters(self) -> dict:
+        """The selector's keyword arguments for a valid form."""
+        data = self.cleaned_data
+        return {"outcome": data["outcome"], "diagnosis": data["code"], "status": data["status"],
+                "tenant_id": data["tenant"], "sweep_id": data["sweep"], **date_range(since=data["since"], until=data["until"])}
 
 
 class HomeAppForm(forms.ModelForm):

@@ -177,17 +177,19 @@ class TokenTest(models.Model):
     PENDING = (Status.QUEUED, Status.RUNNING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED)
 
-    tenant = models.ForeignKey("onboarding.CustomerTenant", on_delete=models.CASCADE, related_name="token_tests")
+    tenant = models.ForeignKey("onboarding.CustomerTenant", on_delete=models.CASCADE, related_name="token_tests",
+                               db_index=False)  # tokentest_tenant_recent leads with it
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
-    sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tests")
+    sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="tests",
+                              db_index=False)  # tokentest_sweep_queued leads with it
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True, db_index=True)
-    diagnosis_code = models.CharField(max_length=40, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
+    diagnosis_code = models.CharField(max_length=40, blank=True)
     error = models.JSONField(default=dict, blank=True, help_text="raw error/error_codes when not recognised")
     attempts = models.PositiveSmallIntegerField(default=0)
     not_before = models.DateTimeField(null=True, blank=True, help_text="a retry is scheduled for this time")
-    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True, help_text="the first attempt's start")
     finished_at = models.DateTimeField(null=True, blank=True)
     # A running attempt: its own start, and a lease its worker renews while the chain runs. A worker that dies stops
@@ -198,8 +200,15 @@ class TokenTest(models.Model):
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
+        # What the pages read (the list newest first, by tenant, outcome or diagnosis; the latest finished); no _like
+        # twins (no LIKE on these columns).
         indexes = [models.Index(fields=["tenant", "-queued_at"], name="tokentest_tenant_recent"),
-                   models.Index(fields=["status", "lease_expires_at"], name="tokentest_status_lease")]
+                   models.Index(fields=["status", "lease_expires_at"], name="tokentest_status_lease"),
+                   models.Index(fields=["queued_at", "id"], name="tokentest_queued"),
+                   models.Index(fields=["outcome", "queued_at", "id"], name="tokentest_outcome_queued"),
+                   models.Index(fields=["diagnosis_code", "queued_at", "id"], name="tokentest_diagnosis_queued"),
+                   models.Index(fields=["finished_at"], name="tokentest_finished"),
+                   models.Index(fields=["sweep", "queued_at", "id"], name="tokentest_sweep_queued")]
 
     def __str__(self):
         return f"Token test #{self.pk} ({self.status})"

@@ -42,13 +42,23 @@ def fic_recently_created(app: HomeApp) -> bool:
         Q(created_by_portal_at__gte=since) | Q(first_seen__gte=since)).exists()
 
 
-def token_tests(*, tenant_id=None, outcome: str = "", code: str = "", status: str = "",
-                since: datetime | None = None, until: datetime | None = None) -> QuerySet[TokenTest]:
+TOKEN_TEST_KEYS = ("queued_at", "pk")  # the list's order (newest first) and its keyset cursor
+
+
+def token_tests(*, tenant_id=None, sweep_id=None, outcome: str = "", diagnosis: str = "", code: str = "",
+                status: str = "", since: datetime | None = None,
+                until: datetime | None = None) -> QuerySet[TokenTest]:
+    """Token tests, newest first, filtered. `diagnosis` is a diagnosis code matched exactly (indexed with queued_at:
+    the staff list's filter); `code` a part of one (the API's filter: it scans)."""
     tests = TokenTest.objects.select_related("tenant", "tenant__customer")
     if tenant_id:
         tests = tests.filter(tenant_id=tenant_id)
+    if sweep_id:
+        tests = tests.filter(sweep_id=sweep_id)
     if outcome:
         tests = tests.filter(outcome=outcome)
+    if diagnosis:
+        tests = tests.filter(diagnosis_code=diagnosis)
     if code:
         tests = tests.filter(diagnosis_code__icontains=code)
     if status:
@@ -58,6 +68,15 @@ def token_tests(*, tenant_id=None, outcome: str = "", code: str = "", status: st
     if until:
         tests = tests.filter(queued_at__lt=until)
     return tests.order_by("-queued_at", "-pk")
+
+
+def tenant_named(pk: int | None):
+    """The tenant a list is filtered by, to show it by name (None for an unknown pk). Read through the token test's
+    foreign key: the tenant model is onboarding's, above this app."""
+    if not pk:
+        return None
+    tenants = TokenTest._meta.get_field("tenant").related_model.objects.select_related("customer")
+    return tenants.filter(pk=pk).first()
 
 
 def token_tests_detailed() -> QuerySet[TokenTest]:
@@ -99,8 +118,15 @@ def tenant_running_test(tenant) -> TokenTest | None:
             .order_by("-queued_at").first())
 
 
+SWEEP_KEYS = ("started_at", "pk")
+
+
 def sweeps(limit: int = 20) -> list[Sweep]:
     return list(Sweep.objects.select_related("started_by")[:limit])
+
+
+def sweeps_all() -> QuerySet[Sweep]:
+    return Sweep.objects.select_related("started_by").order_by("-started_at", "-pk")
 
 
 def sweep_running() -> Sweep | None:

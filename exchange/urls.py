@@ -14,5 +14,6 @@ urlpatterns = [
     path("identities/fics/<int:pk>/delete/", views.fic_delete, name="fic-delete"),
     path("token-tests/", views.tokentest_list, name="tokentest-list"),
     path("token-tests/<int:pk>/", views.tokentest_detail, name="tokentest-detail"),
+    path("sweeps/", views.sweep_list, name="sweep-list"),
     path("sweeps/<int:pk>/", views.sweep_detail, name="sweep-detail"),
 ]

@@ -3,9 +3,7 @@ They translate HTTP: reads come from selectors, writes from services."""
 import copy
 import json
 
-from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
@@ -13,33 +11,17 @@ from django.views.decorators.http import require_POST
 
 from exchange import selectors, services
 from exchange.diagnosis import CONSENT, HOME_APP, INVENTORY, TENANT, WORKER, diagnose
-from exchange.forms import HomeAppForm, ManagedIdentityForm
-from exchange.models import FederatedCredential, HomeApp, ManagedIdentity, Sweep, TokenTest
+from exchange.forms import HomeAppForm, ManagedIdentityForm, TokenTestFilterForm
+from exchange.models import FederatedCredential, HomeApp, ManagedIdentity, Sweep
 from exchange.tasks import fic_inventory_sync
-from portal.dates import date_range
 from portal.htmx import render_page
+from portal.keyset import keyset_page
 from portal.roles import staff_required
 from portal.services import Actor, audit_record
 
 PAGE_SIZE = 50
 SWEEP_FAILURES_SHOWN = 50
 RECENT_SWEEPS = 5
-
-
-class TokenTestFilterForm(forms.Form):
-    tenant = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)  # a tenant's pk
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *TokenTest.Outcome.choices], required=False)
-    status = forms.ChoiceField(choices=[("", "Any status"), *TokenTest.Status.choices], required=False)
-    code = forms.CharField(required=False, max_length=40, label="Code",
-                           widget=forms.TextInput(attrs={"placeholder": "e.g. 70021"}))
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Until")
-
-    def filters(self) -> dict:
-        """The selector's keyword arguments for a valid form."""
-        data = self.cleaned_data
-        return {"outcome": data["outcome"], "code": data["code"].strip(), "status": data["status"],
-                "tenant_id": data["tenant"], **date_range(since=data["since"], until=data["until"])}
 
 
 def fix_url(diagnosis, tenant) -> str:
@@ -58,14 +40,14 @@ def fix_url(diagnosis, tenant) -> str:
 
 @staff_required("view")
 def tokentest_list(request):
+    """Newest first, by cursor (portal/keyset.py); the tenant is picked by search (onboarding's tenant picker), never
+    from a list of every tenant."""
     form = TokenTestFilterForm(request.GET or None)
     filters = form.filters() if form.is_valid() else {}
-    page = Paginator(selectors.token_tests(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    chosen = filters.get("tenant_id")
-    context = {"form": form, "page": page, "query": query.urlencode(), "sweeps": selectors.sweeps(RECENT_SWEEPS),
-               "tenant": page.object_list[0].tenant if chosen and page.object_list else None}
+    page = keyset_page(selectors.token_tests(**filters), keys=selectors.TOKEN_TEST_KEYS, size=PAGE_SIZE,
+                       older=request.GET.get("older", ""), newer=request.GET.get("newer", ""))
+    context = {"form": form, "page": page, "sweeps": selectors.sweeps(RECENT_SWEEPS),
+               "tenant": selectors.tenant_named(filters.get("tenant_id"))}
     return render_page(request, "exchange/tokentest_list.html", context, fragment="rows", target="tokentest-rows")
 
 
@@ -78,6 +60,13 @@ def tokentest_detail(request, pk):
                "diagnosis": diagnosis, "fix_url": fix_url(diagnosis, test.tenant)}
     return render_page(request, "exchange/tokentest_detail.html", context, fragment="status",
                        stop_polling=test.finished)
+
+
+@staff_required("view")
+def sweep_list(request):
+    page = keyset_page(selectors.sweeps_all(), keys=selectors.SWEEP_KEYS, size=PAGE_SIZE,
+                       older=request.GET.get("older", ""), newer=request.GET.get("newer", ""))
+    return render_page(request, "exchange/sweep_list.html", {"page": page}, fragment="rows", target="sweep-rows")
 
 
 @staff_required("view")

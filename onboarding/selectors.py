@@ -26,6 +26,20 @@ def active_tenants() -> QuerySet[CustomerTenant]:
         Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False) | Q(last_tested_at__isnull=False))
 
 
+TENANT_MATCHES = 20  # the tenant picker shows at most this many
+
+
+def tenant_search(query: str, *, limit: int = TENANT_MATCHES) -> list[CustomerTenant]:
+    """Tenants whose domain, name, customer or tenant id contains `query` (a picker's few matches, never all)."""
+    query = query.strip()
+    if not query:
+        return []
+    found = (Q(primary_domain__icontains=query) | Q(display_name__icontains=query) | Q(customer__name__icontains=query)
+             | Q(tenant_id__icontains=query))
+    return list(CustomerTenant.objects.filter(found).select_related("customer")
+                .order_by("primary_domain", "pk")[:limit])
+
+
 def tenant_health() -> dict:
     """Tenants (not offboarded) by last outcome, and the longest-failing ones."""
     tenants = CustomerTenant.objects.filter(offboarded_at=None)

@@ -19,19 +19,24 @@ class AuditEvent(models.Model):
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=200, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
-    tenant_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="Entra tenant GUID, if any")
+    tenant_id = models.CharField(max_length=64, blank=True, help_text="Entra tenant GUID, if any")
     detail = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64, editable=False)
-    hash = models.CharField(max_length=64, unique=True, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
     scheme = models.PositiveSmallIntegerField(default=CURRENT_SCHEME, editable=False,
                                               help_text="1: unkeyed SHA-256 (before AUDIT_KEY), 2: HMAC-SHA256")
 
     class Meta:
         ordering = ["-seq"]
+        # The list pages by seq (its unique index); action is filtered by prefix (a pattern-ops index serves = too),
+        # tenant_id exactly, newest first. A constraint keeps hash unique without a _like twin nothing reads.
+        constraints = [models.UniqueConstraint(fields=["hash"], name="auditevent_hash_unique")]
+        indexes = [models.Index(fields=["action"], opclasses=["varchar_pattern_ops"], name="audit_action_prefix"),
+                   models.Index(fields=["tenant_id", "seq"], name="audit_tenant_seq")]
 
     def __str__(self):
         return f"#{self.seq} {self.action} by {self.actor_label or self.actor_kind}"

@@ -10,6 +10,8 @@ from portal import audit, throttle
 from portal.audit import GENESIS_HASH
 from portal.models import AuditEvent
 
+AUDIT_KEYS = ("seq",)  # the list's order (newest first) and its keyset cursor
+
 
 def audit_events(
     *, action: str = "", actor: str = "", tenant_id: str = "", since: datetime | None = None,

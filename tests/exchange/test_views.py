@@ -46,7 +46,7 @@ def test_list_filters_by_outcome_and_code(staff_clients, make_tenant):
     TokenTest.objects.create(tenant=tenant, trigger="manual", status="succeeded", outcome="verified",
                              diagnosis_code="verified")
     client = staff_clients["viewer"]
-    filtered = client.get(reverse("exchange:tokentest-list"), {"code": "70021"}, HTTP_HX_REQUEST="true",
+    filtered = client.get(reverse("exchange:tokentest-list"), {"code": "AADSTS70021"}, HTTP_HX_REQUEST="true",
                           HTTP_HX_TARGET="tokentest-rows")
     assert b"<html" not in filtered.content and b"AADSTS70021" in filtered.content
     assert b">verified<" not in filtered.content

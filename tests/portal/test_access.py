@@ -34,6 +34,8 @@ ACCESS = {
     "exchange:fic-create": "administer",
     "exchange:fic-delete": "administer",
     "exchange:tokentest-list": "view",
+    "onboarding:tenant-picker": "view",
+    "exchange:sweep-list": "view",
     "exchange:tokentest-detail": "view",
     "onboarding:tenant-test-now": "post-only",
     "onboarding:sweep-start": "post-only",

@@ -95,13 +95,13 @@ def test_the_token_test_list_and_the_audit_trail_keep_their_filters_in_the_pager
                                    for _ in range(55)])
     page = Page(admin_client_portal.get(reverse("exchange:tokentest-list"), {"outcome": "no_role"}).content.decode())
     (_, link, _), = page.find("a", rel="next")
-    assert link["href"] == "?outcome=no_role&page=2" and link["hx-target"] == "#tokentest-rows"
+    assert link["href"].startswith("?outcome=no_role&older=") and link["hx-target"] == "#tokentest-rows"
 
     audit_record_many([{"action": "test.kit", "actor": Actor.system("kit"), "detail": {"n": n}} for n in range(55)])
     html = admin_client_portal.get(reverse("portal:audit-list"), {"action": "test.kit", "page": "1"}).content.decode()
     audit = Page(html)
     (_, older, _), = audit.find("a", rel="next")
-    assert older["href"] == "?action=test.kit&page=2" and older["hx-target"] == "#audit-rows"
+    assert older["href"].startswith("?action=test.kit&older=") and older["hx-target"] == "#audit-rows"
     exports = [a["href"] for _, a, _ in audit.find("a") if a.get("href", "").startswith(reverse("portal:audit-export"))]
     assert exports == [reverse("portal:audit-export") + "?action=test.kit",
                        reverse("portal:audit-export") + "?action=test.kit&format=jsonl"]
