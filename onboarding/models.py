@@ -1,11 +1,25 @@
 """Customers, their tenants (with lifecycle facts from which status is derived) and consent links."""
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
 from exchange.models import TokenTest
+
+
+class Tag(models.Model):
+    """A label on customers and tenants (onboarding.tags): filters the lists, scopes sweeps, routes alerts."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[RegexValidator(
+        r"^[a-z0-9][a-z0-9._:-]*$", "A tag is lowercase letters, digits, and . _ : - (e.g. tier-1).")])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
 
 
 class Customer(models.Model):
@@ -15,6 +29,8 @@ class Customer(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
+    archived_at = models.DateTimeField(null=True, blank=True)  # hidden from lists; its tenants offboarded
 
     class Meta:
         ordering = ["name"]
@@ -85,11 +101,16 @@ class CustomerTenant(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tenants")  # its customer's tags apply too
 
     objects = CustomerTenantQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cloud", "tenant_id"], name="tenant_unique_per_cloud")]
+        # The tenants page sorts on these (onboarding.tenant_selectors).
+        indexes = [models.Index(fields=["primary_domain"], name="tenant_domain_idx"),
+                   models.Index(fields=["last_success_at"], name="tenant_last_success_idx"),
+                   models.Index(fields=["failing_since"], name="tenant_failing_since_idx")]
         ordering = ["customer__name", "primary_domain"]
 
     def __str__(self):
