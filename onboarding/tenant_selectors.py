@@ -2,7 +2,7 @@
 CustomerTenant.objects.with_status, the one definition), with their tags prefetched; the rows of its CSV export."""
 from dataclasses import dataclass
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from exchange.clouds import is_guid
 from onboarding.models import Customer, CustomerTenant, Tag
@@ -12,7 +12,7 @@ from onboarding.tags import tenants_tagged
 SORTS = {
     "customer": ("Customer", [F("customer__name").asc(), F("primary_domain").asc()]),
     "domain": ("Domain", [F("primary_domain").asc()]),
-    "status": ("Status", [F("state").asc(), F("customer__name").asc()]),
+    "status": ("Status", [F("state_rank").asc(), F("customer__name").asc()]),
     "verified": ("Last verified", [F("last_success_at").asc(nulls_first=True)]),
     "failing": ("Failing since", [F("failing_since").asc(nulls_last=True)]),
 }
@@ -75,6 +75,9 @@ def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
         found = found.filter(tenants_tagged(filters.tag))
     if filters.q:
         found = found.filter(_search(filters.q))
+    if filters.sort.lstrip("-") == "status":  # the lifecycle's order (TenantStatus), not the codes' alphabet
+        found = found.annotate(state_rank=Case(*(When(state=value, then=Value(rank)) for rank, value in
+                                                 enumerate(CustomerTenant.Status.values)), output_field=IntegerField()))
     return found.order_by(*_ordering(filters.sort))
 
 
