@@ -56,11 +56,8 @@ def _search(q: str) -> Q:
     return found
 
 
-def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
-    """The tenants page's rows: filtered and sorted in one query; tags (own and customer's) in two more per page."""
-    found = CustomerTenant.objects.with_status().select_related("customer").prefetch_related(
-        Prefetch("tags", queryset=Tag.objects.only("name")),
-        Prefetch("customer__tags", queryset=Tag.objects.only("name")))
+def _filtered(filters: TenantFilters) -> QuerySet[CustomerTenant]:
+    found = CustomerTenant.objects.with_status()
     if filters.status:
         found = found.filter(state=filters.status)
     if filters.customer:
@@ -81,6 +78,13 @@ def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
     return found.order_by(*_ordering(filters.sort))
 
 
+def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
+    """The tenants page's rows: filtered and sorted in one query; tags (own and customer's) in two more per page."""
+    return _filtered(filters).select_related("customer").prefetch_related(
+        Prefetch("tags", queryset=Tag.objects.only("name"), to_attr="own_tags"),  # lists: no queryset per row
+        Prefetch("customer__tags", queryset=Tag.objects.only("name"), to_attr="inherited_tags"))
+
+
 def filter_choices() -> dict:
     """What the filter form offers: customers (not archived), regions and tags in use. Small sets (customers are
     hundreds, not the 10,000 tenants)."""
@@ -93,22 +97,34 @@ def filter_choices() -> dict:
 
 
 def effective_tag_names(tenant: CustomerTenant) -> list[str]:
-    """A tenant's tags and its customer's (from the prefetch: no query)."""
-    return sorted({t.name for t in tenant.tags.all()} | {t.name for t in tenant.customer.tags.all()})
+    """A tenant's tags and its customer's (from tenants()' prefetch: no query)."""
+    return sorted({t.name for t in tenant.own_tags} | {t.name for t in tenant.customer.inherited_tags})
 
 
 EXPORT_FIELDS = ("customer", "domain", "display_name", "tenant_id", "cloud", "region", "status", "tags",
                  "last_tested_at", "last_outcome", "last_verified_at", "failing_since", "consecutive_failures")
+_EXPORT_COLUMNS = ("customer__name", "primary_domain", "display_name", "tenant_id", "cloud", "region", "state", "pk",
+                   "last_tested_at", "last_outcome", "last_success_at", "failing_since", "consecutive_failures",
+                   "customer_id")
 
 
-def export_rows(filters: TenantFilters, chunk_size: int = 1000):
-    """The export's rows (as lists, in EXPORT_FIELDS' order), streamed in chunks with their tags prefetched."""
-    for tenant in tenants(filters).iterator(chunk_size=chunk_size):
-        yield [tenant.customer.name, tenant.primary_domain, tenant.display_name, str(tenant.tenant_id), tenant.cloud,
-               tenant.region, tenant.state, " ".join(effective_tag_names(tenant)),
-               _iso(tenant.last_tested_at), tenant.last_outcome, _iso(tenant.last_success_at),
-               _iso(tenant.failing_since), tenant.consecutive_failures]
+def _tag_names_by(through, owner: str) -> dict[int, set[str]]:
+    names: dict[int, set[str]] = {}
+    for pk, name in through.objects.values_list(owner, "tag__name").iterator(chunk_size=5000):
+        names.setdefault(pk, set()).add(name)
+    return names
 
 
-def _iso(value) -> str:
-    return value.isoformat() if value else ""
+def export_rows(filters: TenantFilters, chunk_size: int = 2000):
+    """The export's rows (lists in EXPORT_FIELDS' order): tuples streamed from one query (no model instances), the
+    tags from two maps read once."""
+    own = _tag_names_by(CustomerTenant.tags.through, "customertenant_id")
+    inherited = _tag_names_by(Customer.tags.through, "customer_id")
+    none = set()
+    for row in _filtered(filters).values_list(*_EXPORT_COLUMNS).iterator(chunk_size=chunk_size):
+        row = list(row)
+        row[3] = str(row[3])
+        row[7] = " ".join(sorted(own.get(row[7], none) | inherited.get(row.pop(), none)))
+        for i in (8, 10, 11):
+            row[i] = row[i].isoformat() if row[i] else ""
+        yield row
