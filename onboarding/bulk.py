@@ -9,9 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from exchange.clouds import is_guid
+from exchange.clouds import CLOUDS, is_guid
 from onboarding.models import Customer, CustomerTenant
 from onboarding.services import CONTROL_CHARS, DOMAIN, customer_create, tenant_add
+from onboarding.tags import tags_parse
 from portal.services import Actor, audit_record
 
 
@@ -25,7 +26,17 @@ class BulkRow:
     tenant: CustomerTenant | None = None
 
 
+@dataclass
+class CheckedRow:
+    line: int
+    customer: str
+    entered: str
+    cloud: str = ""  # empty: the home app's cloud
+    tags: list[str] | None = None
+
+
 BULK_COLUMNS = ("customer", "domain_or_tenant_id")
+OPTIONAL_COLUMNS = ("cloud", "tags")  # a cloud key (global, usgov, …); tags separated by spaces or semicolons
 MAX_BULK_PROBLEMS = 50  # shown; the rest are counted
 MAX_ENTERED = 255
 
@@ -44,19 +55,47 @@ def _bulk_problem(line: int, column: str, value: str, limit: int, what: str) -> 
     return None
 
 
-def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]:
-    """Read and check a whole bulk-import file without creating anything or calling anyone: (rows as (line, customer,
-    entered), problems). Any problem refuses the file."""
+def _row_check(line: int, cells: dict, name_limit: int) -> tuple[CheckedRow, list[str]]:
+    """One row's values, checked: (the row, its problems by line and column)."""
+    name, entered = cells["customer"], cells["domain_or_tenant_id"].lower()
+    cloud, tags_text = cells.get("cloud", "").lower(), cells.get("tags", "")
+    entered_problem = _bulk_problem(line, "domain_or_tenant_id", entered, MAX_ENTERED, "a domain or tenant id")
+    problems = list(filter(None, [_bulk_problem(line, "customer", name, name_limit, "a customer name"),
+                                  entered_problem]))
+    if not entered_problem and not (is_guid(entered) or DOMAIN.match(entered)):
+        problems.append(f"Line {line}, column domain_or_tenant_id: “{_shown(entered)}” is neither a domain "
+                        "(such as contoso.com) nor a tenant id (a GUID).")
+    if cloud and cloud not in CLOUDS:
+        problems.append(f"Line {line}, column cloud: “{_shown(cloud)}” is not a cloud; one of {', '.join(CLOUDS)} "
+                        "(or empty for the home app's).")
+    tags = []
+    try:
+        tags = tags_parse(tags_text)
+    except ValidationError as exc:
+        problems.append(f"Line {line}, column tags: {' '.join(exc.messages)}")
+    return CheckedRow(line, name, entered, cloud, tags), problems
+
+
+def _decoded(data: bytes) -> tuple[str | None, list[str]]:
     max_bytes, max_rows = settings.BULK_IMPORT_MAX_BYTES, settings.BULK_IMPORT_MAX_ROWS
     if len(data) > max_bytes:
-        return [], [f"The file is larger than {max_bytes:,} bytes: split it (at most {max_rows} rows per file)."]
+        return None, [f"The file is larger than {max_bytes:,} bytes: split it (at most {max_rows} rows per file)."]
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
-        return [], [f"The file is not UTF-8 text (byte {exc.start + 1:,} is not). Export the CSV as UTF-8."]
+        return None, [f"The file is not UTF-8 text (byte {exc.start + 1:,} is not). Export the CSV as UTF-8."]
+
+
+def bulk_rows_check(data: bytes) -> tuple[list[CheckedRow], list[str]]:
+    """Read and check a whole bulk-import file without creating anything or calling anyone: (rows, problems). Any
+    problem refuses the file."""
+    text, problems = _decoded(data)
+    if text is None:
+        return [], problems
+    max_rows = settings.BULK_IMPORT_MAX_ROWS
     reader = csv.reader(io.StringIO(text, newline=""))
     name_limit = Customer._meta.get_field("name").max_length
-    rows, problems, header = [], [], None
+    rows, header = [], None
     try:
         for record in reader:
             if not any(cell.strip() for cell in record):
@@ -64,21 +103,17 @@ def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]
             if header is None:
                 header = [cell.strip().lower() for cell in record]
                 if not set(BULK_COLUMNS) <= set(header):
-                    return [], ["The first row must name the columns: customer,domain_or_tenant_id"]
-                at = [header.index(column) for column in BULK_COLUMNS]
+                    return [], ["The first row must name the columns: customer,domain_or_tenant_id "
+                                "(and optionally cloud,tags)"]
+                at = {column: header.index(column) for column in BULK_COLUMNS + OPTIONAL_COLUMNS if column in header}
                 continue
-            line = reader.line_num
-            cells = [record[i].strip() if i < len(record) else "" for i in at]
-            name, entered = cells[0], cells[1].lower()
-            rows.append((line, name, entered))
-            if len(rows) > max_rows:
-                continue  # only counted from here on
-            entered_problem = _bulk_problem(line, "domain_or_tenant_id", entered, MAX_ENTERED, "a domain or tenant id")
-            problems += filter(None, [_bulk_problem(line, "customer", name, name_limit, "a customer name"),
-                                      entered_problem])
-            if not entered_problem and not (is_guid(entered) or DOMAIN.match(entered)):
-                problems.append(f"Line {line}, column domain_or_tenant_id: “{_shown(entered)}” is neither a domain "
-                                "(such as contoso.com) nor a tenant id (a GUID).")
+            cells = {column: record[i].strip() if i < len(record) else "" for column, i in at.items()}
+            if len(rows) >= max_rows:
+                rows.append(None)  # only counted from here on
+                continue
+            row, row_problems = _row_check(reader.line_num, cells, name_limit)
+            rows.append(row)
+            problems += row_problems
     except csv.Error as exc:
         # The csv module refuses a field over its limit (131,072 characters) or a NUL byte: the file is refused.
         reason = (f"a value is longer than {csv.field_size_limit():,} characters (at most {MAX_ENTERED})"
@@ -94,7 +129,8 @@ def bulk_rows_check(data: bytes) -> tuple[list[tuple[int, str, str]], list[str]]
 
 
 def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list[BulkRow]:
-    """CSV with columns `customer` and `domain_or_tenant_id` (a header row). The whole file is checked first (size,
+    """CSV with columns `customer` and `domain_or_tenant_id` (a header row), and optionally `cloud` (the tenant's
+    national cloud; empty: the home app's) and `tags` (the tenant's). The whole file is checked first (size,
     encoding, header, row count, every value): a file with any problem is refused whole, nothing created and nobody
     called (ValidationError listing each problem by line and column). Then each row stands alone: created whole
     (customer if new, and tenant, resolved through discovery) or not at all, with the reason. Every attempt is
@@ -107,16 +143,18 @@ def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list
         more = len(problems) - MAX_BULK_PROBLEMS
         raise ValidationError(problems[:MAX_BULK_PROBLEMS] + ([f"… and {more} more problems."] if more > 0 else []))
     rows: list[BulkRow] = []
-    for line, name, entered in checked:
+    for row in checked:
         try:
             with transaction.atomic():
-                customer = Customer.objects.filter(name__iexact=name).first() or customer_create(
-                    name=name, actor=actor, created_by=created_by)
-                tenant = tenant_add(customer=customer, domain_or_id=entered, home_app=home_app, actor=actor)
-            rows.append(BulkRow(line, name, entered, True, f"Added tenant {tenant.tenant_id}", tenant))
+                customer = Customer.objects.filter(name__iexact=row.customer).first() or customer_create(
+                    name=row.customer, actor=actor, created_by=created_by)
+                tenant = tenant_add(customer=customer, domain_or_id=row.entered, home_app=home_app, actor=actor,
+                                    cloud=row.cloud, tags=row.tags)
+            rows.append(BulkRow(row.line, row.customer, row.entered, True, f"Added tenant {tenant.tenant_id}",
+                                tenant))
         except ValidationError as exc:
             messages = exc.message_dict.get("domain_or_id") or exc.message_dict.get("name") or exc.messages
-            rows.append(BulkRow(line, name, entered, False, " ".join(messages)))
+            rows.append(BulkRow(row.line, row.customer, row.entered, False, " ".join(messages)))
     created = sum(r.ok for r in rows)
     audit_record(action="tenant.bulk_import", actor=actor,
                  detail={**about, "rows": len(rows), "created": created, "refused": len(rows) - created})

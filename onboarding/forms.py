@@ -1,17 +1,43 @@
 """Forms of onboarding: customers, adding a tenant by domain or id, bulk import."""
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from exchange.clouds import CLOUD_CHOICES
 from exchange.models import HomeApp
-from onboarding.models import Customer
+from onboarding.bulk_actions import BulkAction
+from onboarding.models import Customer, CustomerTenant
+from onboarding.tags import tags_parse
+from onboarding.tenant_selectors import DEFAULT_SORT, SORTS, TenantFilters
+
+
+class TagsField(forms.CharField):
+    """Tag names typed as text ("tier-1, eu"): cleaned to a sorted list of valid names."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "Optional: tags such as tier-1, eu, pilot (commas or spaces between them). "
+                                       "They filter the lists, scope sweeps and route alerts.")
+        super().__init__(required=False, max_length=1000, **kwargs)
+
+    def clean(self, value):
+        return tags_parse(super().clean(value))
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list | tuple) else value
 
 
 class CustomerForm(forms.ModelForm):
+    tags = TagsField()
+
     class Meta:
         model = Customer
         fields = ["name", "contact_name", "contact_email", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["tags"] = list(self.instance.tags.values_list("name", flat=True))
 
 
 class HomeAppChoiceForm(forms.Form):
@@ -33,11 +59,62 @@ class TenantAddForm(HomeAppChoiceForm):
         help_text="A verified domain of the customer's tenant (e.g. fabrikam.com) — or its tenant id if you have it.",
         widget=forms.TextInput(attrs={"placeholder": "fabrikam.com"}))
     cloud = forms.ChoiceField(choices=[("", "Same as the home app"), *CLOUD_CHOICES], required=False)
+    tags = TagsField()
 
 
 class BulkImportForm(HomeAppChoiceForm):
     field_order = ["file", "home_app"]
     # An empty file is the service's to refuse (and audit), like any other refused file.
     file = forms.FileField(allow_empty_file=True, help_text=(
-        f"CSV with a header row: customer,domain_or_tenant_id (at most {settings.BULK_IMPORT_MAX_ROWS} rows, "
+        f"CSV with a header row: customer,domain_or_tenant_id and optionally cloud (global, usgov, china…) and "
+        f"tags (separated by spaces or semicolons) (at most {settings.BULK_IMPORT_MAX_ROWS} rows, "
         f"{settings.BULK_IMPORT_MAX_BYTES // 1024:,} KiB). The whole file is checked before anything is created."))
+
+
+class TenantFilterForm(forms.Form):
+    """The tenants page's GET parameters; a value that is not offered is ignored (the list shows unfiltered)."""
+
+    q = forms.CharField(required=False, max_length=100, label="Search",
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "domain, name, tenant id, customer"}))
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *CustomerTenant.Status.choices])
+    customer = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    cloud = forms.ChoiceField(required=False, choices=[("", "Any cloud"), *CLOUD_CHOICES])
+    region = forms.ChoiceField(required=False)
+    tag = forms.ChoiceField(required=False)
+    sort = forms.ChoiceField(required=False, choices=[
+        choice for key, (label, _) in SORTS.items() for choice in ((key, label), (f"-{key}", f"{label} (descending)"))])
+    archived = forms.BooleanField(required=False, label="Include archived customers")
+
+    def __init__(self, data, *, choices: dict):
+        super().__init__(data)
+        self.fields["customer"].choices = [("", "Any customer"), *choices["customers"]]
+        self.fields["region"].choices = [("", "Any region"), *((r, r) for r in choices["regions"])]
+        self.fields["tag"].choices = [("", "Any tag"), *((t, t) for t in choices["tags"])]
+
+    def filters(self) -> TenantFilters:
+        """The valid parameters as filters (each invalid one dropped, not the whole form)."""
+        self.is_valid()
+        data = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+        data.setdefault("sort", DEFAULT_SORT)
+        return TenantFilters(**data)
+
+
+class TenantBulkForm(forms.Form):
+    action = forms.ChoiceField(choices=BulkAction.choices)
+    tenants = forms.TypedMultipleChoiceField(coerce=int, error_messages={"required": "Select at least one tenant."})
+    tag = forms.CharField(required=False, max_length=64)
+    confirmed = forms.BooleanField(required=False)
+
+    def __init__(self, data):
+        super().__init__(data)
+        # Any tenant id may be posted; the service finds them (a tenant that no longer exists is simply absent).
+        self.fields["tenants"].valid_value = lambda value: str(value).isdigit()
+
+    def clean_tag(self):
+        tag = self.cleaned_data["tag"].strip().lower()
+        if self.cleaned_data.get("action") in (BulkAction.TAG_ADD, BulkAction.TAG_REMOVE):
+            names = tags_parse(tag)
+            if len(names) != 1:
+                raise ValidationError("Name one tag to add or remove.")
+            return names[0]
+        return tag

@@ -2,6 +2,7 @@
 from enum import nonmember
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
@@ -11,6 +12,19 @@ from exchange.models import TokenTest
 from portal.choices import BAD, MUTED, OK, WARN, ColouredChoices
 
 
+class Tag(models.Model):
+    """A label on customers and tenants (onboarding.tags): filters the lists, scopes sweeps, routes alerts."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[RegexValidator(
+        r"^[a-z0-9][a-z0-9._:-]*$", "A tag is lowercase letters, digits, and . _ : - (e.g. tier-1).")])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
 class Customer(models.Model):
     name = models.CharField(max_length=200, unique=True)
     contact_name = models.CharField(max_length=200, blank=True)
@@ -18,6 +32,8 @@ class Customer(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
+    archived_at = models.DateTimeField(null=True, blank=True)  # hidden from lists; its tenants offboarded
 
     class Meta:
         ordering = ["name"]
@@ -94,11 +110,16 @@ class CustomerTenant(models.Model):
     # last definitive outcome above, never in its place (onboarding.receivers).
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_check_outcome = models.CharField(max_length=24, blank=True, choices=TokenTest.Outcome.choices)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tenants")  # its customer's tags apply too
 
     objects = CustomerTenantQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cloud", "tenant_id"], name="tenant_unique_per_cloud")]
+        # The tenants page sorts on these (onboarding.tenant_selectors).
+        indexes = [models.Index(fields=["primary_domain"], name="tenant_domain_idx"),
+                   models.Index(fields=["last_success_at"], name="tenant_last_success_idx"),
+                   models.Index(fields=["failing_since"], name="tenant_failing_since_idx")]
         ordering = ["customer__name", "primary_domain"]
 
     def __str__(self):

@@ -10,19 +10,22 @@ from portal.models import AuditEvent
 ATTENTION_SHOWN = 10
 
 
-def customers(*, search: str = "") -> QuerySet[Customer]:
-    found = Customer.objects.annotate(
+def customers(*, search: str = "", archived: bool = False, tag: str = "") -> QuerySet[Customer]:
+    """Customers (the archived ones instead when `archived`), with their tenant counts and tags."""
+    found = Customer.objects.filter(archived_at__isnull=not archived).annotate(
         tenant_count=Count("tenants"),
         verified_count=Count("tenants", filter=Q(tenants__last_outcome=TokenTest.Outcome.VERIFIED, tenants__offboarded_at=None)))
     if search:
         found = found.filter(Q(name__icontains=search) | Q(tenants__primary_domain__icontains=search)
                              | Q(tenants__tenant_id__icontains=search)).distinct()
-    return found.order_by("name")
+    if tag:
+        found = found.filter(pk__in=Customer.tags.through.objects.filter(tag__name=tag).values("customer_id"))
+    return found.prefetch_related("tags").order_by("name")
 
 
 def active_tenants() -> QuerySet[CustomerTenant]:
     """Tenants worth testing: not offboarded, and consent has at least been received (or a test ran before)."""
-    return CustomerTenant.objects.filter(offboarded_at=None).filter(
+    return CustomerTenant.objects.filter(offboarded_at=None, customer__archived_at=None).filter(
         Q(consent_received_at__isnull=False) | Q(verified_at__isnull=False) | Q(last_tested_at__isnull=False))
 
 

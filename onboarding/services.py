@@ -17,6 +17,7 @@ from exchange.models import Sweep
 from exchange.services import sweep_start
 from onboarding.models import ConsentLink, Customer, CustomerTenant
 from onboarding.selectors import active_tenants
+from onboarding.tags import tags_get_or_create, tenants_tagged
 from portal.services import Actor, audit_record
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -24,17 +25,73 @@ DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 
 
 def customer_create(*, name: str, actor: Actor, contact_name: str = "", contact_email: str = "", notes: str = "",
-                    created_by=None) -> Customer:
+                    created_by=None, tags=()) -> Customer:
     customer = Customer(name=name.strip(), contact_name=contact_name, contact_email=contact_email, notes=notes,
                         created_by=created_by)
     customer.full_clean()
-    customer.save()
-    audit_record(action="customer.created", actor=actor, target_type="customer", target_id=str(customer.pk),
-                 detail={"name": customer.name})
+    with transaction.atomic():
+        customer.save()
+        customer.tags.set(tags_get_or_create(tags))
+        audit_record(action="customer.created", actor=actor, target_type="customer", target_id=str(customer.pk),
+                     detail={"name": customer.name, "tags": sorted(tags)})
     return customer
 
 
-def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor, cloud: str = "") -> CustomerTenant:
+CUSTOMER_EDITABLE = ("name", "contact_name", "contact_email", "notes")
+
+
+def customer_update(*, customer: Customer, actor: Actor, data: dict, tags=None) -> tuple[Customer, list[str]]:
+    """HackSoft's model_update: set the given editable fields (and the tags when given), full_clean, save only what
+    changed, audit each change as old → new. Returns the customer and the names of the changed fields."""
+    changes = {}
+    for name in CUSTOMER_EDITABLE:
+        if name in data and getattr(customer, name) != data[name]:
+            changes[name] = {"old": getattr(customer, name), "new": data[name]}
+            setattr(customer, name, data[name])
+    old_tags = sorted(customer.tags.values_list("name", flat=True))
+    if tags is not None and sorted(tags) != old_tags:
+        changes["tags"] = {"old": old_tags, "new": sorted(tags)}
+    if not changes:
+        return customer, []
+    customer.full_clean()
+    with transaction.atomic():
+        customer.save(update_fields=[name for name in changes if name != "tags"] or None)
+        if "tags" in changes:
+            customer.tags.set(tags_get_or_create(tags))
+        audit_record(action="customer.updated", actor=actor, target_type="customer", target_id=str(customer.pk),
+                     detail={"name": customer.name, "changes": changes})
+    return customer, list(changes)
+
+
+def customer_archive(*, customer: Customer, actor: Actor) -> list[CustomerTenant]:
+    """Archive a customer: its tenants not yet offboarded are offboarded first (tests stop, open links revoked), then
+    it is hidden from the lists. Returns the tenants offboarded now."""
+    if customer.archived_at:
+        raise ValidationError(f"{customer} is already archived.")
+    with transaction.atomic():
+        offboarded = [tenant_offboard(tenant=tenant, actor=actor)
+                      for tenant in customer.tenants.filter(offboarded_at=None).order_by("pk")]
+        customer.archived_at = timezone.now()
+        customer.save(update_fields=["archived_at"])
+        audit_record(action="customer.archived", actor=actor, target_type="customer", target_id=str(customer.pk),
+                     detail={"name": customer.name, "tenants_offboarded": [str(t.tenant_id) for t in offboarded]})
+    return offboarded
+
+
+def customer_unarchive(*, customer: Customer, actor: Actor) -> Customer:
+    """Show an archived customer again; its tenants stay offboarded (onboard them anew to test them)."""
+    if not customer.archived_at:
+        raise ValidationError(f"{customer} is not archived.")
+    with transaction.atomic():
+        customer.archived_at = None
+        customer.save(update_fields=["archived_at"])
+        audit_record(action="customer.unarchived", actor=actor, target_type="customer", target_id=str(customer.pk),
+                     detail={"name": customer.name})
+    return customer
+
+
+def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor, cloud: str = "",
+               tags=()) -> CustomerTenant:
     """Resolve a verified domain or tenant id through OpenID discovery and add the tenant (raises ValidationError)."""
     value = (domain_or_id or "").strip().lower()
     cloud = cloud or home_app.cloud
@@ -61,9 +118,11 @@ def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor,
     try:
         with transaction.atomic():
             tenant.save()
+            tenant.tags.set(tags_get_or_create(tags))
             audit_record(action="tenant.added", actor=actor, target_type="tenant", target_id=str(tenant.pk),
                          tenant_id=str(tenant.tenant_id),
-                         detail={"customer": customer.name, "entered": value, "region": found.region, "cloud": cloud})
+                         detail={"customer": customer.name, "entered": value, "region": found.region, "cloud": cloud,
+                                 "tags": sorted(tags)})
     except IntegrityError as exc:  # added by someone else a moment ago
         raise ValidationError({"domain_or_id": "This tenant was just onboarded by someone else."}) from exc
     return tenant
@@ -121,7 +180,15 @@ def tenant_offboard(*, tenant: CustomerTenant, actor: Actor) -> CustomerTenant:
 
 
 # --- token tests of tenants ----------------------------------------------------------------------------------------
-def sweep_all_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: float = 0.0) -> Sweep:
-    """A sweep of every active tenant (onboarding.selectors.active_tenants)."""
-    return sweep_start(tenant_pks=list(active_tenants().values_list("pk", flat=True)), trigger=trigger, actor=actor,
-                       started_by=started_by, jitter_seconds=jitter_seconds)
+def sweep_all_start(*, trigger: str, actor: Actor, started_by=None, jitter_seconds: float = 0.0,
+                    tag: str = "") -> Sweep:
+    """A sweep of every active tenant (onboarding.selectors.active_tenants), or of those carrying `tag` (their own
+    or their customer's)."""
+    tenants = active_tenants().filter(tenants_tagged(tag)) if tag else active_tenants()
+    with transaction.atomic():
+        sweep = sweep_start(tenant_pks=list(tenants.values_list("pk", flat=True)), trigger=trigger, actor=actor,
+                            started_by=started_by, jitter_seconds=jitter_seconds)
+        if tag:
+            audit_record(action="sweep.scoped", actor=actor, target_type="sweep", target_id=str(sweep.pk),
+                         detail={"tag": tag, "tenants": sweep.total})
+    return sweep

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from onboarding import views
+from onboarding import customer_views, tenant_views, views
 
 app_name = "onboarding"
 urlpatterns = [
@@ -9,6 +9,12 @@ urlpatterns = [
     path("customers/import/", views.bulk_import, name="bulk-import"),
     path("customers/<int:pk>/", views.customer_detail, name="customer-detail"),
     path("customers/<int:pk>/tenants/add/", views.tenant_add, name="tenant-add"),
+    path("customers/<int:pk>/edit/", customer_views.customer_edit, name="customer-edit"),
+    path("customers/<int:pk>/archive/", customer_views.customer_archive, name="customer-archive"),
+    path("customers/<int:pk>/unarchive/", customer_views.customer_unarchive, name="customer-unarchive"),
+    path("tenants/", tenant_views.tenant_list, name="tenant-list"),
+    path("tenants/export.csv", tenant_views.tenant_export, name="tenant-export"),
+    path("tenants/bulk/", tenant_views.tenant_bulk, name="tenant-bulk"),
     path("tenants/<int:pk>/", views.tenant_detail, name="tenant-detail"),
     path("tenants/picker/", views.tenant_picker, name="tenant-picker"),
     path("tenants/<int:pk>/consent-link/", views.consent_link_issue, name="consent-link-issue"),

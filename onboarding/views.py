@@ -19,7 +19,7 @@ from exchange.models import HomeApp, Sweep, TokenTest
 from exchange.services import token_test_start
 from onboarding import bulk, consent, selectors, services
 from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
-from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant
+from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant, Tag
 from portal.htmx import render_page
 from portal.http import safe_next
 from portal.keyset import CURSOR_PARAMS
@@ -33,9 +33,12 @@ PROGRESS_TOKEN_MAX_AGE = 24 * 3600  # seconds the customer's progress page keeps
 
 @staff_required("view")
 def customer_list(request):
-    search = request.GET.get("q", "").strip()[:100]
-    page = Paginator(selectors.customers(search=search), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "search": search, "has_home_app": HomeApp.objects.exists()}
+    search, tag = request.GET.get("q", "").strip()[:100], request.GET.get("tag", "").strip()[:64]
+    archived = request.GET.get("archived") == "1"
+    page = Paginator(selectors.customers(search=search, archived=archived, tag=tag), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    context = {"page": page, "search": search, "archived": archived, "tag": tag,
+               "tags": Tag.objects.values_list("name", flat=True), "has_home_app": HomeApp.objects.exists()}
     return render_page(request, "onboarding/customer_list.html", context, fragment="rows", target="customer-rows")
 
 
@@ -65,7 +68,7 @@ def customer_detail(request, pk):
 
 def _tenants_page(request, customer):
     """A page of the customer's tenants (an MSSP's biggest customers have hundreds)."""
-    return Paginator(customer.tenants.order_by("primary_domain", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return Paginator(customer.tenants.select_related("home_app").prefetch_related("tags").order_by("primary_domain", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 @staff_required("operate")
@@ -77,7 +80,7 @@ def tenant_add(request, pk):
         try:
             tenant = services.tenant_add(customer=customer, domain_or_id=form.cleaned_data["domain_or_id"],
                                          home_app=form.cleaned_data["home_app"], cloud=form.cleaned_data["cloud"],
-                                         actor=Actor.staff(request.user))
+                                         tags=form.cleaned_data["tags"], actor=Actor.staff(request.user))
         except ValidationError as exc:
             for message in exc.message_dict.get("domain_or_id", exc.messages):
                 form.add_error("domain_or_id", message)
@@ -128,12 +131,18 @@ def sweep_start(request):
     if running:
         messages.info(request, "A sweep is already running.")
         return redirect("exchange:sweep-detail", pk=running.pk)
+    tag = request.POST.get("tag", "").strip().lower()
+    if tag and not Tag.objects.filter(name=tag).exists():
+        messages.error(request, f"No tag “{tag[:64]}”: no sweep started.")
+        return redirect("exchange:tokentest-list")
     sweep = services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
-                                     started_by=request.user)
-    if sweep.total == 0:
+                                     started_by=request.user, tag=tag)
+    if sweep.total == 0 and tag:
+        messages.warning(request, f"No tenant to test carries the tag “{tag}”.")
+    elif sweep.total == 0:
         messages.warning(request, "No tenant to test yet: tenants are tested once their consent was received.")
     else:
-        messages.success(request, f"Testing {sweep.total} tenants.")
+        messages.success(request, f"Testing {sweep.total} tenants" + (f" tagged “{tag}”." if tag else "."))
     return redirect("exchange:sweep-detail", pk=sweep.pk)
 
 

@@ -2,7 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from onboarding.models import Customer
+from onboarding.models import Customer, Tag
 from ops.models import AlertKind, Channel
 from ops.services import webhook_url_check
 
@@ -48,5 +48,8 @@ class RouteForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=Channel.objects.all())
     customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False,
                                       empty_label="All customers (and outages, findings, digest)")
+    tag = forms.ModelChoiceField(queryset=Tag.objects.all(), to_field_name="name", required=False,
+                                 empty_label="Any tag", help_text="Only the alerts of tenants (or customers) carrying "
+                                                                  "this tag; a tenant carries its customer's tags too.")
     kinds = forms.MultipleChoiceField(choices=AlertKind.choices, required=False,
                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every kind.")

@@ -48,8 +48,9 @@ class Channel(models.Model):
 
 
 class Route(models.Model):
-    """Which alerts go to a channel: one customer's, or every customer's (customer empty). `tag` is reserved for
-    customer tags (a route will match a customer carrying it); `kinds` empty = every kind."""
+    """Which alerts go to a channel: one customer's, those of the tenants (or customers) carrying a tag (a tenant carries
+    its own tags and its customer's: onboarding.tags), or every customer's (neither set); `kinds` empty = every
+    kind."""
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="routes")
     customer = models.ForeignKey("onboarding.Customer", null=True, blank=True, on_delete=models.CASCADE,
@@ -62,14 +63,17 @@ class Route(models.Model):
         ordering = ["channel__name", "pk"]
 
     def __str__(self):
-        return f"{self.channel} <- {self.customer or 'all customers'}"
+        return f"{self.channel} <- {self.customer or (f'tag {self.tag}' if self.tag else 'all customers')}"
 
-    def matches(self, alert) -> bool:
+    def matches(self, alert, tags: frozenset[str] = frozenset()) -> bool:
+        """`tags`: the alert's tenant's effective tags (or its customer's), as ops.services.routing reads them."""
         if self.kinds and alert.kind not in self.kinds:
             return False
         if self.customer_id is None and not self.tag:
             return True  # every customer, and the alerts of no customer (outages, findings, digest)
-        return self.customer_id is not None and self.customer_id == alert.customer_id
+        if self.customer_id is not None and self.customer_id != alert.customer_id:
+            return False
+        return not self.tag or self.tag in tags
 
 
 class TenantWatch(models.Model):

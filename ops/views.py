@@ -67,7 +67,8 @@ def route_create(request):
     if not form.is_valid():
         return _settings_page(request, route_form=form, status=400)
     services.route_create(actor=Actor.staff(request.user), channel=form.cleaned_data["channel"],
-                          customer=form.cleaned_data["customer"], kinds=form.cleaned_data["kinds"])
+                          customer=form.cleaned_data["customer"], kinds=form.cleaned_data["kinds"],
+                          tag=form.cleaned_data["tag"].name if form.cleaned_data["tag"] else "")
     messages.success(request, "Route added.")
     return redirect("ops:alert-settings")
 

@@ -17,7 +17,7 @@ ADMIN = Actor.system("test")
 def _alert_to(channel, capture, key="k1"):
     services.route_create(actor=ADMIN, channel=channel)
     with capture(execute=True):
-        alert = services._alerts_save([Alert(kind="outage", dedupe_key=key, title="Outage: arm_probe (global cloud)",
+        alert = services.alerts_save([Alert(kind="outage", dedupe_key=key, title="Outage: arm_probe (global cloud)",
                                              text="line one\nline two", facts={"cloud": "global"})])[0]
     return Delivery.objects.get(alert=alert, channel=channel)
 
@@ -124,5 +124,5 @@ def test_a_disabled_channel_gets_no_delivery(db, settings, django_capture_on_com
     channel.save()
     services.route_create(actor=ADMIN, channel=channel)
     with django_capture_on_commit_callbacks(execute=True):
-        services._alerts_save([Alert(kind="outage", dedupe_key="k", title="t", text="t")])
+        services.alerts_save([Alert(kind="outage", dedupe_key="k", title="t", text="t")])
     assert not Delivery.objects.exists()
