@@ -1,7 +1,8 @@
 """Forms of exchange: home apps and managed identities (validated GUIDs, cloud, tenant)."""
 from django import forms
 
-from exchange.models import HomeApp, ManagedIdentity
+from exchange.models import AccessProfile, HomeApp, ManagedIdentity
+from exchange.profiles import grants_format, grants_parse
 
 
 class HomeAppForm(forms.ModelForm):
@@ -23,3 +24,31 @@ class ManagedIdentityForm(forms.ModelForm):
                                         "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME. "
                                         "(System-assigned identities cannot be trusted by a federated credential.)")
         return value
+
+
+class AccessProfileForm(forms.ModelForm):
+    grants_text = forms.CharField(
+        label="Roles and scopes", widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One a line: ROLE on SCOPE. SCOPE is “every subscription” (each one the app can see) or an ARM "
+                  "resource id, e.g. “Monitoring Metrics Publisher on /subscriptions/…/resourceGroups/…/providers/"
+                  "Microsoft.Insights/dataCollectionRules/…”. Role names as in Azure (Reader, Contributor…).")
+
+    class Meta:
+        model = AccessProfile
+        fields = ["name", "description", "is_default"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    field_order = ["name", "grants_text", "description", "is_default"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["grants_text"].initial = grants_format(self.instance.grants)
+
+    def clean_grants_text(self):
+        return grants_parse(self.cleaned_data["grants_text"])
+
+    def fields_to_save(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["grants"] = data.pop("grants_text")
+        return data

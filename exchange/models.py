@@ -4,6 +4,9 @@ from django.db import models
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
+from exchange.profiles import AccessProfile
+
+__all__ = ["AccessProfile", "FederatedCredential", "HomeApp", "ManagedIdentity", "Sweep", "TokenTest", "TokenTestStep"]
 
 
 class HomeApp(models.Model):

@@ -15,6 +15,10 @@ class Customer(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    access_profile = models.ForeignKey("exchange.AccessProfile", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="customers", verbose_name="agreed access",
+                                       help_text="The roles and scopes agreed with the customer; empty: the default "
+                                                 "profile.")
 
     class Meta:
         ordering = ["name"]

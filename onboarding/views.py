@@ -87,7 +87,8 @@ def tenant_detail(request, pk):
     last_test = tenant.token_tests.order_by("-queued_at").first()
     return render(request, "onboarding/tenant_detail.html", {
         "tenant": tenant, "timeline": selectors.tenant_timeline(tenant), "link": selectors.current_link(tenant),
-        "next_step": selectors.NEXT_STEPS[tenant.status], "last_test": last_test,
+        "next_step": selectors.next_action(tenant), "last_test": last_test,
+        "access_request": selectors.access_request(tenant),
         "last_diagnosis": diagnose(last_test) if last_test else None,
         "redirect_uri": consent_redirect_uri(),
         # Known only once the inventory has read the app from Graph.
