@@ -45,8 +45,14 @@ class AccessProfileForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["grants_text"].initial = grants_format(self.instance.grants)
 
+    def _get_validation_exclusions(self):
+        # The services move the default from one profile to another: the one-default constraint is theirs to keep.
+        return {*super()._get_validation_exclusions(), "is_default"}
+
     def clean_grants_text(self):
-        return grants_parse(self.cleaned_data["grants_text"])
+        grants = grants_parse(self.cleaned_data["grants_text"])
+        self.instance.grants = grants  # the model's own validation (clean) reads them
+        return grants
 
     def fields_to_save(self) -> dict:
         data = dict(self.cleaned_data)

@@ -6,12 +6,28 @@ from exchange.clouds import CLOUD_CHOICES
 from exchange.models import HomeApp
 from onboarding.models import Customer
 
+DEFAULT_PROFILE_LABEL = "The default profile"
+
 
 class CustomerForm(forms.ModelForm):
     class Meta:
         model = Customer
-        fields = ["name", "contact_name", "contact_email", "notes"]
+        fields = ["name", "contact_name", "contact_email", "notes", "access_profile"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["access_profile"].empty_label = DEFAULT_PROFILE_LABEL
+
+
+class CustomerAccessProfileForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = ["access_profile"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["access_profile"].empty_label = DEFAULT_PROFILE_LABEL
 
 
 class HomeAppChoiceForm(forms.Form):

@@ -24,14 +24,27 @@ DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 
 
 def customer_create(*, name: str, actor: Actor, contact_name: str = "", contact_email: str = "", notes: str = "",
-                    created_by=None) -> Customer:
+                    created_by=None, access_profile=None) -> Customer:
     customer = Customer(name=name.strip(), contact_name=contact_name, contact_email=contact_email, notes=notes,
-                        created_by=created_by)
+                        created_by=created_by, access_profile=access_profile)
     customer.full_clean()
     customer.save()
     audit_record(action="customer.created", actor=actor, target_type="customer", target_id=str(customer.pk),
                  detail={"name": customer.name})
     return customer
+
+
+def customer_access_profile_set(*, customer: Customer, access_profile, actor: Actor) -> bool:
+    """Agree another access with the customer (None: the default profile); the next token test checks it. Returns
+    whether it changed."""
+    before = customer.access_profile
+    if before == access_profile:
+        return False
+    customer.access_profile = access_profile
+    customer.save(update_fields=["access_profile"])
+    audit_record(action="customer.access_profile_set", actor=actor, target_type="customer", target_id=str(customer.pk),
+                 detail={"changes": {"access_profile": [str(before or "default"), str(access_profile or "default")]}})
+    return True
 
 
 def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor, cloud: str = "") -> CustomerTenant:

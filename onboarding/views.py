@@ -14,7 +14,7 @@ from exchange.diagnosis import diagnose
 from exchange.models import HomeApp, Sweep, TokenTest
 from exchange.services import token_test_start
 from onboarding import bulk, consent, selectors, services
-from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
+from onboarding.forms import BulkImportForm, CustomerAccessProfileForm, CustomerForm, TenantAddForm
 from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant
 from portal.htmx import render_page
 from portal.http import safe_next
@@ -55,7 +55,20 @@ def customer_detail(request, pk):
     form = TenantAddForm()
     return render(request, "onboarding/customer_detail.html", {
         "customer": customer, "tenants": customer.tenants.select_related("home_app"), "form": form,
-        "has_home_app": HomeApp.objects.exists()})
+        "has_home_app": HomeApp.objects.exists(), "access_form": CustomerAccessProfileForm(instance=customer)})
+
+
+@staff_required("operate")
+@require_POST
+def customer_access_profile(request, pk):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = CustomerAccessProfileForm(request.POST, instance=Customer(pk=customer.pk))
+    if not form.is_valid():
+        messages.error(request, "Choose one of the access profiles.")
+    elif services.customer_access_profile_set(customer=customer, access_profile=form.cleaned_data["access_profile"],
+                                              actor=Actor.staff(request.user)):
+        messages.success(request, f"Agreed access for {customer} changed: the next token test checks it.")
+    return redirect("onboarding:customer-detail", pk=customer.pk)
 
 
 @staff_required("operate")
