@@ -98,10 +98,13 @@ NEXT_STEPS = {
 }
 
 
-def next_action(tenant: CustomerTenant) -> NextAction:
-    """NEXT_STEPS for the tenant; an offboarded tenant whose removal is not confirmed yet is asked to test."""
+def next_action(tenant: CustomerTenant, *, role_request: bool = True) -> NextAction:
+    """NEXT_STEPS for the tenant; an offboarded tenant whose removal is not confirmed yet is asked to test, and a
+    no-role tenant without a role request to copy (no test recorded what is missing) to test."""
     if tenant.offboarded_at and not tenant.removal_confirmed_at:
         return NextAction(NEXT_STEPS[_S.OFFBOARDED].text, "Test now to confirm removal", TEST_NOW)
+    if tenant.status == _S.NO_ROLE and not role_request:
+        return NextAction(NEXT_STEPS[_S.NO_ROLE].text, "Test now", TEST_NOW)
     return NEXT_STEPS[tenant.status]
 
 

@@ -98,10 +98,11 @@ def tenant_add(request, pk):
 def tenant_detail(request, pk):
     tenant = get_object_or_404(CustomerTenant.objects.select_related("customer", "home_app"), pk=pk)
     last_test = tenant.token_tests.order_by("-queued_at").first()
+    access_request = selectors.access_request(tenant)
     return render(request, "onboarding/tenant_detail.html", {
         "tenant": tenant, "timeline": selectors.tenant_timeline(tenant), "link": selectors.current_link(tenant),
-        "next_step": selectors.next_action(tenant), "last_test": last_test,
-        "access_request": selectors.access_request(tenant),
+        "next_step": selectors.next_action(tenant, role_request=bool(access_request)), "last_test": last_test,
+        "access_request": access_request,
         "last_diagnosis": diagnose(last_test) if last_test else None,
         "redirect_uri": consent_redirect_uri(),
         # Known only once the inventory has read the app from Graph.
