@@ -7,11 +7,14 @@ subscription or resource under it, with ARM's documented refusals.
   resource), `InvalidAuthenticationTokenTenant` (a subscription of another tenant than the token's).
 - 400 `MissingApiVersionParameter` / `InvalidApiVersionParameter` (checked after authentication, as ARM does).
 - 404 `SubscriptionNotFound`, 403 `AuthorizationFailed` (no role on the scope).
+- `{scope}/providers/Microsoft.Authorization/...` (role assignments, role definitions, permissions): `rbac.py`, with
+  400 `InvalidApiVersionParameter` (Microsoft.Authorization's versions), `UnsupportedQuery`, `InvalidResourceType`.
 """
 import re
 import uuid
 from datetime import UTC, datetime
 
+from emulator import rbac
 from emulator.protocol import (
     BAD_FORMAT,
     EXPIRED,
@@ -94,31 +97,93 @@ def _list_subscriptions(world, tenant_id: str, principal: str) -> Response:
     return _answer(200, {"value": value, "count": {"type": "Total", "value": len(value)}})
 
 
-def _get_resource(world, claims: dict, resource_id: str) -> Response:
-    tenant_id, principal = claims["tid"], claims["oid"]
+def _subscription_problem(world, claims: dict, resource_id: str) -> tuple[dict | None, Response | None]:
+    """The subscription `resource_id` lies in, or ARM's refusal: another tenant's (401), unknown (404)."""
+    tenant_id = claims["tid"]
     match = SUBSCRIPTION.match(resource_id)
     wanted = match.group(1).lower() if match else ""
     sub = next((s for s in world.data["subscriptions"] if s["subscription_id"].lower() == wanted), None)
     if sub is not None and sub["tenant"] != tenant_id:
-        return _unauthenticated("InvalidAuthenticationTokenTenant", f"The access token is from the wrong issuer "
-                                f"'{claims.get('iss', '')}'. It must match the tenant 'https://sts.windows.net/"
-                                f"{sub['tenant']}/' associated with this subscription. Please use the authority (URL) "
-                                f"'https://login.windows.net/{sub['tenant']}' to get the token.",
-                                "The access token is from the wrong issuer. It must match the tenant associated "
-                                "with this subscription. Please use correct authority to get the token.",
-                                authority=f"https://login.windows.net/{sub['tenant']}")
+        return None, _unauthenticated(
+            "InvalidAuthenticationTokenTenant", f"The access token is from the wrong issuer '{claims.get('iss', '')}'. "
+            f"It must match the tenant 'https://sts.windows.net/{sub['tenant']}/' associated with this subscription. "
+            f"Please use the authority (URL) 'https://login.windows.net/{sub['tenant']}' to get the token.",
+            "The access token is from the wrong issuer. It must match the tenant associated with this subscription. "
+            "Please use correct authority to get the token.", authority=f"https://login.windows.net/{sub['tenant']}")
     if sub is None:
-        return _error(404, "SubscriptionNotFound", f"The subscription '{match.group(1) if match else ''}' could not "
-                      "be found.")
-    if not world.roles_on(tenant_id, principal, resource_id):
-        return _error(403, "AuthorizationFailed", f"The client '{claims.get('appid')}' with object id '{principal}' "
-                      "does not have authorization to perform action 'Microsoft.Resources/subscriptions/read' over "
-                      f"scope '{resource_id}' or the scope is invalid. If access was recently granted, please "
-                      "refresh your credentials.")
+        return None, _error(404, "SubscriptionNotFound", f"The subscription '{match.group(1) if match else ''}' "
+                            "could not be found.")
+    return sub, None
+
+
+def _refused(claims: dict, action: str, scope: str) -> Response:
+    return _error(403, "AuthorizationFailed", f"The client '{claims.get('appid')}' with object id '{claims['oid']}' "
+                  f"does not have authorization to perform action '{action}' over scope '{scope}' or the scope is "
+                  "invalid. If access was recently granted, please refresh your credentials.")
+
+
+def _get_resource(world, claims: dict, resource_id: str) -> Response:
+    sub, problem = _subscription_problem(world, claims, resource_id)
+    if problem:
+        return problem
+    if not world.roles_on(claims["tid"], claims["oid"], resource_id):
+        return _refused(claims, "Microsoft.Resources/subscriptions/read", resource_id)
     name, whole = resource_id.rsplit("/", 1)[-1], resource_id.count("/") == 2
     return _answer(200, {"id": resource_id, "name": name, "subscriptionId": sub["subscription_id"],
                          "displayName": sub["display_name"] if whole else name,
                          "type": "Microsoft.Resources/subscriptions" if whole else "Microsoft.Resources/resource"})
+
+
+def _role_assignments(world, claims: dict, scope: str, query: dict) -> Response:
+    parsed = rbac.parse_filter(query.get("$filter", ""))
+    if parsed is None:
+        return _error(400, "UnsupportedQuery", f"The filter '{query['$filter']}' is not supported. Supported filters "
+                      "are either 'atScope()' or 'principalId eq '{value}' or assignedTo('{value}')'.")
+    if not rbac.allowed(world, claims["tid"], claims["oid"], scope, rbac.READ_ASSIGNMENTS):
+        return _refused(claims, rbac.READ_ASSIGNMENTS, scope)
+    at_scope, principal = parsed
+    found = rbac.assignments(world, claims["tid"], scope, principal)
+    if not at_scope:  # without atScope() ARM lists the assignments below the scope too
+        found += [r for r in world.data["role_assignments"] if r["tenant"] == claims["tid"] and r not in found
+                  and rbac.inherited(r["scope"], scope) and (principal is None or r["principal"] == principal)]
+    return _answer(200, {"value": [rbac.assignment_body(world, r) for r in found]})
+
+
+def _role_definitions(world, scope: str, rest: str, query: dict) -> Response:
+    if rest:
+        role = rbac.definition(world, guid=rest.strip("/"))
+        if role is None:
+            return _error(404, "RoleDefinitionDoesNotExist", f"The specified role definition with ID "
+                          f"'{rest.strip('/')}' does not exist.")
+        return _answer(200, rbac.definition_body(role, scope))
+    wanted = query.get("$filter", "")
+    match = rbac.ROLE_NAME.match(wanted)
+    if wanted and not match:
+        return _error(400, "UnsupportedQuery", f"The filter '{wanted}' is not supported. Supported filters are "
+                      "'roleName eq '{value}'' or 'type eq 'BuiltInRole|CustomRole''.")
+    roles = [r for r in rbac.definitions(world) if not match or r["name"].lower() == match.group(1).lower()]
+    return _answer(200, {"value": [rbac.definition_body(r, scope) for r in roles]})
+
+
+def _authorization(world, claims: dict, path: str, query: dict) -> Response:
+    """`{scope}/providers/Microsoft.Authorization/...` (emulator/rbac.py)."""
+    scope, collection, rest = rbac.split(path)
+    version = query.get("api-version")
+    if version not in rbac.API_VERSIONS:
+        return _error(400, "InvalidApiVersionParameter", f"The api-version '{version}' is invalid. The supported "
+                      f"versions are '{','.join(reversed(rbac.API_VERSIONS))}'.")
+    if scope != "/":
+        _sub, problem = _subscription_problem(world, claims, scope)
+        if problem:
+            return problem
+    if collection == "roleassignments" and not rest:
+        return _role_assignments(world, claims, scope, query)
+    if collection == "roledefinitions":
+        return _role_definitions(world, scope, rest, query)
+    if collection == "permissions" and not rest:
+        return _answer(200, {"value": rbac.permissions(world, claims["tid"], claims["oid"], scope)})
+    return _error(400, "InvalidResourceType", f"The resource type '{collection}' could not be found in the namespace "
+                  f"'Microsoft.Authorization' for api version '{version}'.")
 
 
 def get(emu, path: str, query: dict, headers) -> Response:
@@ -126,6 +191,11 @@ def get(emu, path: str, query: dict, headers) -> Response:
     if reason:
         return _authentication_problem(emu, claims, reason)
     resource_id = path.rstrip("/")
+    if not query.get("api-version"):
+        return _api_version_problem(resource_id, query)
+    if rbac.split(resource_id):
+        with emu.world.lock:
+            return _authorization(emu.world, claims, resource_id, query)
     problem = _api_version_problem(resource_id, query)
     if problem:
         return problem

@@ -74,8 +74,13 @@ def decision(emu, tenant_name: str, body: bytes):
                                        "found.", "state": state})
     with world.lock:
         if world.service_principal(signin["id"], app["app_id"]) is None:
+            principal = str(uuid.uuid4())
             world.data["service_principals"].append(
-                {"tenant": signin["id"], "app_id": app["app_id"], "object_id": str(uuid.uuid4())})
+                {"tenant": signin["id"], "app_id": app["app_id"], "object_id": principal})
+            world.data["role_assignments"] += [
+                {"tenant": signin["id"], "principal": principal, "role": grant["role"], "scope": grant["scope"]}
+                for grant in world.data.get("consent_grants", [])
+                if grant["tenant"] == signin["id"] and grant["app_id"].lower() == app["app_id"].lower()]
             world.save()
     params = {"admin_consent": "True", "tenant": signin["id"], "state": state}
     if form.get("version") == "v2":

@@ -42,11 +42,15 @@ class Control:
     def revoke_consent(self, *, tenant: str, app_id: str) -> dict:
         return self._post("consent/revoke", tenant=tenant, app_id=app_id)
 
-    def remove_roles(self, *, tenant: str, app_id: str) -> dict:
-        return self._post("roles/remove", tenant=tenant, app_id=app_id)
+    def remove_roles(self, *, tenant: str, app_id: str, **only) -> dict:
+        """Remove the app's role assignments in the tenant (only those of `role=` / `scope=` if given)."""
+        return self._post("roles/remove", tenant=tenant, app_id=app_id, **only)
 
-    def add_role(self, *, tenant: str, app_id: str, subscription_id: str, role: str = "Reader") -> dict:
-        return self._post("roles/add", tenant=tenant, app_id=app_id, subscription_id=subscription_id, role=role)
+    def add_role(self, *, tenant: str, app_id: str, role: str = "Reader", subscription_id: str | None = None,
+                 scope: str | None = None) -> dict:
+        """Assign `role` to the app's service principal on `scope`, on one subscription, or on each of the tenant's."""
+        where = {"scope": scope} if scope else {"subscription_id": subscription_id} if subscription_id else {}
+        return self._post("roles/add", tenant=tenant, app_id=app_id, role=role, **where)
 
     def disable_service_principal(self, *, tenant: str, app_id: str, on: bool = True) -> dict:
         """The customer disables the enterprise application: AADSTS500014."""

@@ -29,17 +29,39 @@ def _revoke_consent(world, action: str, tenant: dict, app: dict, data: dict):
         sp["tenant"] == tenant["id"] and sp["app_id"] == app["app_id"])]
 
 
+def _role_scopes(world, tenant: dict, data: dict) -> list[str] | Response:
+    """Where `roles/add` assigns: `scope` (any ARM scope), or `subscription_id`, or else every subscription of the
+    tenant (400 when it has none)."""
+    if data.get("scope"):
+        scope = str(data["scope"])
+        if not scope.startswith("/"):
+            return Response(400, {"error": "scope must be an ARM resource id such as /subscriptions/<id>"})
+        return [scope.rstrip("/") or "/"]
+    if data.get("subscription_id"):
+        return [f"/subscriptions/{data['subscription_id']}"]
+    scopes = [f"/subscriptions/{s['subscription_id']}" for s in world.data["subscriptions"]
+              if s["tenant"] == tenant["id"]]
+    return scopes or Response(400, {"error": "that tenant has no subscription: give a scope"})
+
+
 def _change_roles(world, action: str, tenant: dict, app: dict, data: dict):
     sp = world.service_principal(tenant["id"], app["app_id"])
     if sp is None:
         return _no_consent()
-    if action == "roles/remove":
-        world.data["role_assignments"] = [r for r in world.data["role_assignments"] if not (
-            r["tenant"] == tenant["id"] and r["principal"] == sp["object_id"])]
-    else:
-        world.data["role_assignments"].append({"tenant": tenant["id"], "principal": sp["object_id"],
-                                               "role": data.get("role", "Reader"),
-                                               "scope": f"/subscriptions/{data['subscription_id']}"})
+    assigned = world.data["role_assignments"]
+    if action == "roles/remove":  # every role of the app in the tenant, or only `role` (and `scope`) if given
+        world.data["role_assignments"] = [r for r in assigned if not (
+            r["tenant"] == tenant["id"] and r["principal"] == sp["object_id"]
+            and data.get("role", r["role"]) == r["role"] and data.get("scope", r["scope"]) == r["scope"])]
+        return None
+    scopes = _role_scopes(world, tenant, data)
+    if isinstance(scopes, Response):
+        return scopes
+    role = data.get("role", "Reader")
+    for scope in scopes:
+        wanted = {"tenant": tenant["id"], "principal": sp["object_id"], "role": role, "scope": scope}
+        if wanted not in assigned:
+            assigned.append(wanted)
     return None
 
 

@@ -30,6 +30,14 @@ FABRIKAM, NORTHWIND, TAILSPIN, WOODGROVE, USGOV = (
     "c1a2b3c4-d5e6-4f70-8a9b-0c1d2e3f4a51", "c2b3c4d5-e6f7-4a81-9b0c-1d2e3f4a5b62",
     "c3c4d5e6-f7a8-4b92-8c1d-2e3f4a5b6c73", "c4d5e6f7-a8b9-4ca3-9d2e-3f4a5b6c7d84",
     "c5e6f7a8-b9c0-4db4-8e3f-4a5b6c7d8e95")
+NORTHWIND_SUBSCRIPTION = "e1000000-0000-4000-8000-000000000002"
+# Customers the demo leaves in one state each (console's demo command): declined, invited, draft, offboarded.
+DEMO_STATE_TENANTS = [
+    ("c6f7a8b9-c0d1-4ec5-9f4a-5b6c7d8e9fa6", "adatum.example", "Adatum Corporation"),
+    ("c7a8b9c0-d1e2-4fd6-8a5b-6c7d8e9fab07", "litware.example", "Litware Inc."),
+    ("c8b9c0d1-e2f3-4ae7-9b6c-7d8e9fab0c18", "proseware.example", "Proseware"),
+    ("c9c0d1e2-f3a4-4bf8-8c7d-8e9fab0c1d29", "wingtip.example", "Wingtip Toys"),
+]
 
 
 def demo_world() -> dict:
@@ -50,6 +58,8 @@ def demo_world() -> dict:
              "region": "EU"},
             {"id": USGOV, "domains": ["agency.example"], "display_name": "Agency (US Gov)", "cloud": "usgov",
              "region": "USG"},
+            *({"id": tid, "domains": [domain], "display_name": name, "cloud": "global", "region": "EU"}
+              for tid, domain, name in DEMO_STATE_TENANTS),
         ],
         "apps": [{
             "app_id": APP_ID, "object_id": APP_OBJECT_ID, "tenant": HOME, "display_name": "Contoso MSSP Keyless Access",
@@ -71,11 +81,16 @@ def demo_world() -> dict:
              "display_name": "Fabrikam Production"},
             {"tenant": TAILSPIN, "subscription_id": "e1000000-0000-4000-8000-000000000003",
              "display_name": "Tailspin Dev"},
+            {"tenant": NORTHWIND, "subscription_id": NORTHWIND_SUBSCRIPTION, "display_name": "Northwind Production"},
         ],
         "role_assignments": [
             {"tenant": FABRIKAM, "principal": "d1000000-0000-4000-8000-000000000001",
              "scope": "/subscriptions/e1000000-0000-4000-8000-000000000001", "role": "Reader"},
         ],
+        # Northwind's admin assigns the agreed role as part of consenting (consent.py applies these grants when it
+        # creates the service principal), so the demo's walk-through ends on "Access verified".
+        "consent_grants": [{"tenant": NORTHWIND, "app_id": APP_ID, "role": "Reader",
+                            "scope": f"/subscriptions/{NORTHWIND_SUBSCRIPTION}"}],
         "graph_permissions": {APP_ID: ["Application.ReadWrite.OwnedBy"]},
         "oidc_issuers": [{"name": "github", "issuer": "https://token.actions.githubusercontent.com"}],
     }

@@ -2,13 +2,26 @@
 Every write here is audited (portal.admin.AuditedModelAdmin); runs and sweeps are read-only records."""
 from django.contrib import admin
 
-from exchange.models import FederatedCredential, HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
+from exchange.models import (
+    AccessProfile,
+    FederatedCredential,
+    HomeApp,
+    ManagedIdentity,
+    Sweep,
+    TokenTest,
+    TokenTestStep,
+)
 from portal.admin import AuditedModelAdmin
 
 
 @admin.register(HomeApp)
 class HomeAppAdmin(AuditedModelAdmin):
     list_display = ("name", "client_id", "home_tenant_id", "cloud", "consent_version", "graph_synced_at")
+
+
+@admin.register(AccessProfile)
+class AccessProfileAdmin(AuditedModelAdmin):
+    list_display = ("name", "is_default", "created_at")
 
 
 @admin.register(ManagedIdentity)

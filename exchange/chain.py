@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 
 from exchange import arm, entra, imds
+from exchange.chain_access import ACCESS_STEP, DEFAULT_GRANTS, NO_ROLE, VERIFIED, access_hop
 from exchange.chain_steps import ChainResult, ChainStep, Step, on_wire, redact, step_failed
 from exchange.clouds import CLOUDS
 from exchange.faults import (
@@ -29,7 +30,8 @@ from exchange.selectors import forget_worker_identities
 logger = logging.getLogger(__name__)
 
 
-__all__ = ["ChainResult", "ChainStep", "redact", "run", "app_token", "identity_token", "reset_clients"]
+__all__ = ["ChainResult", "ChainStep", "redact", "run", "app_token", "identity_token", "reset_clients", "NO_ROLE",
+           "VERIFIED"]
 
 
 def identity_token(*, identity, audience: str) -> dict:
@@ -64,7 +66,6 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
 
 # The chain's steps, by name (TokenTestStep.name), and the codes of a chain that got an answer.
 IMDS_STEP, HOME_STEP, TENANT_STEP, ARM_STEP = "imds", "home_token", "tenant_token", "arm_probe"
-VERIFIED, NO_ROLE = "verified", "no_role"
 KEPT_ERROR_FIELDS = ("error", "error_codes")
 ID_FIELD_MAX = 64  # trace and correlation ids as stored
 
@@ -147,20 +148,21 @@ HOME_PROOF_SECONDS = 300
 _home_proofs: dict[tuple[int, int], tuple[float, dict]] = {}
 _home_locks: dict[tuple[int, int], threading.Lock] = {}
 # The circuit breaker's endpoint of each step (faults.ENDPOINTS): answers and failures are counted under one name.
-ENDPOINT_OF_STEP = {IMDS_STEP: IMDS, HOME_STEP: HOME_TOKEN, TENANT_STEP: TENANT_TOKEN, ARM_STEP: ARM}
+ENDPOINT_OF_STEP = {IMDS_STEP: IMDS, HOME_STEP: HOME_TOKEN, TENANT_STEP: TENANT_TOKEN, ARM_STEP: ARM, ACCESS_STEP: ARM}
 # A token step that got an answer read its tenant's discovery document too (MSAL builds its client first): that
 # answer counts for the discovery endpoint, so its breaker can close.
 DISCOVERY_OF_STEP = {HOME_STEP: HOME_DISCOVERY, TENANT_STEP: TENANT_DISCOVERY}
 
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
-        reuse_home_proof: bool = False) -> ChainResult:
+        reuse_home_proof: bool = False, grants=None) -> ChainResult:
     """Run the chain once. Never raises: a failure of Microsoft's side becomes a failed step, and so does a failure
-    of our own (classified INFRASTRUCTURE: the tenant was not tested)."""
+    of our own (classified INFRASTRUCTURE: the tenant was not tested). `grants`: the agreed access, [{"role",
+    "scope"}] (chain_access; None: Reader on every subscription the app sees)."""
     steps: list[ChainStep] = []
     try:
         return _run(steps, app=app, identity=identity, tenant_id=tenant_id, tenant_cloud=tenant_cloud,
-                    retrying=retrying, reuse_home_proof=reuse_home_proof)
+                    retrying=retrying, reuse_home_proof=reuse_home_proof, grants=grants)
     except Exception as exc:  # outside any hop's own handling: ours by definition
         logger.exception("The chain for tenant %s failed on our side", tenant_id)
         endpoint = ENDPOINT_OF_STEP.get(steps[-1].name if steps else IMDS_STEP, IMDS)
@@ -204,7 +206,8 @@ def _home_hop(steps: list[ChainStep], hop: _Hop, *, reuse_proof: bool) -> ChainR
     return None
 
 
-def _arm_answer(steps, step, app, probe) -> ChainResult:
+def _arm_answer(steps, step, app, probe) -> ChainResult | None:
+    """The probe's failure, or None: it answered (the subscriptions the app sees, maybe none, go on to the check)."""
     step.http_status, step.correlation_id = probe.http_status, probe.correlation_id[:ID_FIELD_MAX]
     step.detail = {"resource_id": app.probe_resource_id} if app.probe_resource_id else {}
     if probe.http_status != HTTPStatus.OK:
@@ -215,29 +218,27 @@ def _arm_answer(steps, step, app, probe) -> ChainResult:
         step.detail["resource"] = probe.resource
     else:
         step.detail["subscriptions"] = probe.subscriptions
-        if not probe.subscriptions:
-            step.error_code = NO_ROLE
-            step.message = "ARM lists no subscription: the app holds no role in this tenant."
-            return ChainResult(steps, NO_ROLE)
     step.ok = True
-    return ChainResult(steps, VERIFIED)
+    return None
 
 
-def _arm_hop(steps: list[ChainStep], app, tenant_cloud: str, access_token: str) -> ChainResult:
-    """4. The ARM probe: proves the role, not only the consent."""
+def _arm_hop(steps: list[ChainStep], app, tenant_cloud: str, access_token: str) -> tuple[ChainResult | None, list]:
+    """4. The ARM probe: what the app can see (its subscriptions, or the probe resource)."""
     with Step(steps, ARM_STEP) as step:
         try:
             probe = arm.probe(arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
                               resource_id=app.probe_resource_id)
         except Exception as exc:  # noqa: BLE001
-            return step_failed(steps, step, classify(ARM, exc=exc))
-        finally:
-            del access_token
-        return _arm_answer(steps, step, app, probe)
+            return step_failed(steps, step, classify(ARM, exc=exc)), []
+        return _arm_answer(steps, step, app, probe), probe.subscriptions
+
+
+def _tenant_claims(steps: list[ChainStep]) -> dict:
+    return next((s.claims for s in steps if s.name == TENANT_STEP), {})
 
 
 def _run(steps: list[ChainStep], *, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool,
-         reuse_home_proof: bool) -> ChainResult:
+         reuse_home_proof: bool, grants) -> ChainResult:
     failed = _imds_hop(steps, identity, app.exchange_audience)
     if failed:
         return failed
@@ -250,7 +251,13 @@ def _run(steps: list[ChainStep], *, app, identity, tenant_id: str, tenant_cloud:
     failed, access_token = _exchange(steps, TENANT_STEP, tenant_id, hop)
     if failed:
         return failed
-    return _arm_hop(steps, app, tenant_cloud, access_token)
+    failed, subscriptions = _arm_hop(steps, app, tenant_cloud, access_token)
+    if failed:
+        return failed
+    # 5. The agreed access, held by the app's service principal in this tenant (the token's oid).
+    return access_hop(steps, arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
+                      principal_id=str(_tenant_claims(steps).get("oid", "")), grants=grants or DEFAULT_GRANTS,
+                      subscriptions=subscriptions)
 
 
 def reset_clients() -> None:

@@ -34,9 +34,11 @@ CATALOGUE: dict[str, Diagnosis] = {d.code: d for d in [
        "Nothing to fix.", severity=Severity.OK, customer_text="Access verified. Thank you — your service provider can now "
        "reach your tenant with the role you granted, without any password or secret."),
     _D("no_role", "no_role", TokenTest.Outcome.NO_ROLE.label,
-       "The app's service principal exists in the tenant (consent worked) but holds no role on any subscription: "
-       "ARM lists no subscriptions or refuses with AuthorizationFailed.",
-       "Ask the customer's admin to assign the agreed role (e.g. Reader) to the app on the subscription(s).",
+       "The app's service principal exists in the tenant (consent worked) but does not hold the access agreed with "
+       "the customer (their access profile): the access check names each missing role and scope, or ARM refused "
+       "with AuthorizationFailed.",
+       "Send the customer's admin the role request on the tenant's page (a message, the az role assignment create "
+       "commands, portal links), then test again.",
        TENANT, Severity.WARNING, "Consent worked, but no Azure role was granted yet: ask your contact at your service provider "
        "which role to assign to the app, and on which subscriptions."),
     _D("AADSTS700016", "not_consented", "Not consented in this tenant",

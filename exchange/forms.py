@@ -2,7 +2,8 @@
 from django import forms
 
 from exchange.diagnosis import CATALOGUE
-from exchange.models import HomeApp, ManagedIdentity, TokenTest
+from exchange.models import AccessProfile, HomeApp, ManagedIdentity, TokenTest
+from exchange.profiles import grants_format, grants_parse
 from portal.dates import date_range
 
 # The diagnosis catalogue's codes (and the outage a held test ends with), by code: the filter matches one exactly.
@@ -47,3 +48,37 @@ class ManagedIdentityForm(forms.ModelForm):
                                         "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME. "
                                         "(System-assigned identities cannot be trusted by a federated credential.)")
         return value
+
+
+class AccessProfileForm(forms.ModelForm):
+    grants_text = forms.CharField(
+        label="Roles and scopes", widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One a line: ROLE on SCOPE. SCOPE is “every subscription” (each one the app can see) or an ARM "
+                  "resource id, e.g. “Monitoring Metrics Publisher on /subscriptions/…/resourceGroups/…/providers/"
+                  "Microsoft.Insights/dataCollectionRules/…”. Role names as in Azure (Reader, Contributor…).")
+
+    class Meta:
+        model = AccessProfile
+        fields = ["name", "description", "is_default"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    field_order = ["name", "grants_text", "description", "is_default"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["grants_text"].initial = grants_format(self.instance.grants)
+
+    def _get_validation_exclusions(self):
+        # The services move the default from one profile to another: the one-default constraint is theirs to keep.
+        return {*super()._get_validation_exclusions(), "is_default"}
+
+    def clean_grants_text(self):
+        grants = grants_parse(self.cleaned_data["grants_text"])
+        self.instance.grants = grants  # the model's own validation (clean) reads them
+        return grants
+
+    def fields_to_save(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["grants"] = data.pop("grants_text")
+        return data

@@ -6,7 +6,10 @@ from django.db import models
 from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
+from exchange.profiles import AccessProfile
 from portal.choices import BAD, OK, WARN, Badge, ColouredChoices
+
+__all__ = ["AccessProfile", "FederatedCredential", "HomeApp", "ManagedIdentity", "Sweep", "TokenTest", "TokenTestStep"]
 
 
 class HomeApp(models.Model):

@@ -12,7 +12,8 @@ from exchange.breaker import outages_open
 from exchange.clouds import consent_redirect_uri
 from exchange.entra import oidc_discovery_problem_cached
 from exchange.lint import ERROR, lint_app, worst
-from exchange.models import HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
+from exchange.models import AccessProfile, HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
+from exchange.profiles import default_grants
 
 # A sweep asks for the same app's identity once per tenant: with max_age, a worker process reads it once per window.
 _identities: dict[int, tuple[float, ManagedIdentity | None]] = {}
@@ -215,3 +216,17 @@ def fic_inventory_report() -> InventoryReport:
                      "worker_identity": worker_identity(app),
                      "removed": [f for f in app.credentials.all() if f.removed_at]})
     return InventoryReport(apps, identities)
+
+
+def access_profiles() -> QuerySet[AccessProfile]:
+    return AccessProfile.objects.annotate(customer_count=Count("customers"))
+
+
+def agreed_grants(tenants) -> dict[int, list[dict]]:
+    """{tenant pk: the access agreed with its customer}: the customer's profile, else the default profile, else (no
+    profile in the database at all) Reader on every subscription the app can see. Two queries for any batch."""
+    tenants = list(tenants)
+    default = AccessProfile.objects.filter(is_default=True).values_list("grants", flat=True).first()
+    own = dict(AccessProfile.objects.filter(customers__tenants__in=[t.pk for t in tenants])
+               .values_list("customers__tenants", "grants"))
+    return {t.pk: own.get(t.pk) or default or default_grants() for t in tenants}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange import views
+from exchange import profile_views, views
 
 app_name = "exchange"
 urlpatterns = [
@@ -12,6 +12,9 @@ urlpatterns = [
     path("identities/identities/<int:pk>/", views.identity_form, name="identity-edit"),
     path("identities/apps/<int:app_pk>/fics/new/<int:identity_pk>/", views.fic_create, name="fic-create"),
     path("identities/fics/<int:pk>/delete/", views.fic_delete, name="fic-delete"),
+    path("access-profiles/", profile_views.access_profile_list, name="access-profiles"),
+    path("access-profiles/new/", profile_views.access_profile_form, name="access-profile-create"),
+    path("access-profiles/<int:pk>/", profile_views.access_profile_form, name="access-profile-edit"),
     path("token-tests/", views.tokentest_list, name="tokentest-list"),
     path("token-tests/<int:pk>/", views.tokentest_detail, name="tokentest-detail"),
     path("sweeps/", views.sweep_list, name="sweep-list"),

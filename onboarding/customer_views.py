@@ -17,7 +17,7 @@ def customer_edit(request, pk):
     customer = get_object_or_404(Customer, pk=pk)
     form = CustomerForm(request.POST or None, instance=customer)
     if request.method == "POST" and form.is_valid():
-        data = {name: form.cleaned_data[name] for name in services.CUSTOMER_EDITABLE}
+        data = {name: form.cleaned_data[name] for name in (*services.CUSTOMER_EDITABLE, "access_profile")}
         try:
             _, changed = services.customer_update(customer=Customer.objects.get(pk=pk), data=data,
                                                   tags=form.cleaned_data["tags"], actor=Actor.staff(request.user))

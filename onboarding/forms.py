@@ -25,19 +25,32 @@ class TagsField(forms.CharField):
     def prepare_value(self, value):
         return ", ".join(value) if isinstance(value, list | tuple) else value
 
+DEFAULT_PROFILE_LABEL = "The default profile"
+
 
 class CustomerForm(forms.ModelForm):
     tags = TagsField()
 
     class Meta:
         model = Customer
-        fields = ["name", "contact_name", "contact_email", "notes"]
+        fields = ["name", "contact_name", "contact_email", "notes", "access_profile"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["tags"] = list(self.instance.tags.values_list("name", flat=True))
+        self.fields["access_profile"].empty_label = DEFAULT_PROFILE_LABEL
+
+
+class CustomerAccessProfileForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = ["access_profile"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["access_profile"].empty_label = DEFAULT_PROFILE_LABEL
 
 
 class HomeAppChoiceForm(forms.Form):

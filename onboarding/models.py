@@ -34,6 +34,10 @@ class Customer(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
     archived_at = models.DateTimeField(null=True, blank=True)  # hidden from lists; its tenants offboarded
+    access_profile = models.ForeignKey("exchange.AccessProfile", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="customers", verbose_name="agreed access",
+                                       help_text="The roles and scopes agreed with the customer; empty: the default "
+                                                 "profile.")
 
     class Meta:
         ordering = ["name"]

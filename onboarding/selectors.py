@@ -1,8 +1,12 @@
 """Reads of onboarding: customers, tenants worth testing, tenants' health, a tenant's timeline and the next step its
 status calls for."""
+from dataclasses import dataclass
+
 from django.db.models import Count, Q, QuerySet
 
 from exchange import selectors as exchange_selectors
+from exchange.access_request import AccessRequest
+from exchange.access_request import access_request as build_access_request
 from exchange.models import TokenTest
 from onboarding.models import ConsentLink, Customer, CustomerTenant
 from portal.models import AuditEvent
@@ -85,15 +89,55 @@ def current_link(tenant: CustomerTenant) -> ConsentLink | None:
     return tenant.consent_links.order_by("-issued_at").first()
 
 
+@dataclass(frozen=True)
+class NextAction:
+    """The next step a tenant's status calls for: what to do (`text`), and its primary button — a form posting to
+    `url_name` (ISSUE_LINK, TEST_NOW), a link to the last test (OPEN_TEST), or copying the role request (COPY_REQUEST);
+    NONE offers no button. `str()` is the text, as NEXT_STEPS used to be."""
+    text: str
+    button: str = ""
+    kind: str = ""
+
+    def __str__(self):
+        return self.text
+
+
+ISSUE_LINK, TEST_NOW, OPEN_TEST, COPY_REQUEST, NONE = "issue_link", "test_now", "open_test", "copy_request", ""
 _S = CustomerTenant.Status
 NEXT_STEPS = {
-    _S.DRAFT: "Issue a consent link and send it to the customer's administrator.",
-    _S.INVITED: "Waiting for the customer's administrator to consent. Re-issue the link if it expired or was lost.",
-    _S.CONSENT_RECEIVED: "Consent received: the verification token test is running.",
-    _S.VERIFIED: "Nothing to do: access works. Sweeps keep testing it.",
-    _S.NO_ROLE: "Ask the customer's administrator to assign the agreed Azure role (e.g. Reader) to the app on the "
-               "subscriptions, then press Test now.",
-    _S.FAILING: "The last token test failed: open it for the diagnosis and the fix.",
-    _S.DECLINED: "The administrator declined (or could not) consent. Talk to them, then issue a new link.",
-    _S.OFFBOARDED: "Offboarded: token tests stopped. The customer should delete the app from their tenant.",
+    _S.DRAFT: NextAction("Issue a consent link and send it to the customer's administrator.",
+                         "Issue a consent link", ISSUE_LINK),
+    _S.INVITED: NextAction("Waiting for the customer's administrator to consent. Re-issue the link if it expired or "
+                           "was lost.", "Re-issue the consent link", ISSUE_LINK),
+    _S.CONSENT_RECEIVED: NextAction("Consent received: the verification token test is running.",
+                                    "Open the verification", OPEN_TEST),
+    _S.VERIFIED: NextAction("Nothing to do: access works. Sweeps keep testing it.", "Test now", TEST_NOW),
+    _S.NO_ROLE: NextAction("Consent worked, but the app does not hold the access agreed with the customer. Send their "
+                           "administrator the role request below, then press Test now.",
+                           "Copy the role request", COPY_REQUEST),
+    _S.FAILING: NextAction("The last token test failed: open it for the diagnosis and the fix.",
+                           "Open the failing test", OPEN_TEST),
+    _S.DECLINED: NextAction("The administrator declined (or could not) consent. Talk to them, then issue a new link.",
+                            "Issue a new consent link", ISSUE_LINK),
+    _S.OFFBOARDED: NextAction("Offboarded: token tests stopped. The customer should delete the app from their tenant."),
 }
+
+
+def next_action(tenant: CustomerTenant, *, role_request: bool = True) -> NextAction:
+    """NEXT_STEPS for the tenant; an offboarded tenant whose removal is not confirmed yet is asked to test, and a
+    no-role tenant without a role request to copy (no test recorded what is missing) to test."""
+    if tenant.offboarded_at and not tenant.removal_confirmed_at:
+        return NextAction(NEXT_STEPS[_S.OFFBOARDED].text, "Test now to confirm removal", TEST_NOW)
+    if tenant.status == _S.NO_ROLE and not role_request:
+        return NextAction(NEXT_STEPS[_S.NO_ROLE].text, "Test now", TEST_NOW)
+    return NEXT_STEPS[tenant.status]
+
+
+def access_request(tenant: CustomerTenant) -> AccessRequest | None:
+    """For a tenant without the agreed access: what its last no-role test found missing, ready to copy."""
+    if tenant.status != _S.NO_ROLE:
+        return None
+    test = (tenant.token_tests.filter(outcome=TokenTest.Outcome.NO_ROLE).order_by("-finished_at", "-pk")
+            .prefetch_related("steps").first())
+    return build_access_request(test, app_name=tenant.home_app.name, app_client_id=str(tenant.home_app.client_id),
+                                tenant_name=str(tenant), tenant_id=str(tenant.tenant_id), cloud=tenant.cloud)

@@ -25,9 +25,9 @@ DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 
 
 def customer_create(*, name: str, actor: Actor, contact_name: str = "", contact_email: str = "", notes: str = "",
-                    created_by=None, tags=()) -> Customer:
+                    created_by=None, tags=(), access_profile=None) -> Customer:
     customer = Customer(name=name.strip(), contact_name=contact_name, contact_email=contact_email, notes=notes,
-                        created_by=created_by)
+                        created_by=created_by, access_profile=access_profile)
     customer.full_clean()
     with transaction.atomic():
         customer.save()
@@ -41,13 +41,17 @@ CUSTOMER_EDITABLE = ("name", "contact_name", "contact_email", "notes")
 
 
 def customer_update(*, customer: Customer, actor: Actor, data: dict, tags=None) -> tuple[Customer, list[str]]:
-    """HackSoft's model_update: set the given editable fields (and the tags when given), full_clean, save only what
-    changed, audit each change as old → new. Returns the customer and the names of the changed fields."""
+    """HackSoft's model_update: set the given editable fields (the agreed access profile, and the tags when given),
+    full_clean, save only what changed, audit each change as old → new. Returns the customer and the names of the changed fields."""
     changes = {}
     for name in CUSTOMER_EDITABLE:
         if name in data and getattr(customer, name) != data[name]:
             changes[name] = {"old": getattr(customer, name), "new": data[name]}
             setattr(customer, name, data[name])
+    if "access_profile" in data and customer.access_profile != data["access_profile"]:
+        changes["access_profile"] = {"old": str(customer.access_profile or "default"),
+                                     "new": str(data["access_profile"] or "default")}
+        customer.access_profile = data["access_profile"]
     old_tags = sorted(customer.tags.values_list("name", flat=True))
     if tags is not None and sorted(tags) != old_tags:
         changes["tags"] = {"old": old_tags, "new": sorted(tags)}
@@ -88,6 +92,19 @@ def customer_unarchive(*, customer: Customer, actor: Actor) -> Customer:
         audit_record(action="customer.unarchived", actor=actor, target_type="customer", target_id=str(customer.pk),
                      detail={"name": customer.name})
     return customer
+
+
+def customer_access_profile_set(*, customer: Customer, access_profile, actor: Actor) -> bool:
+    """Agree another access with the customer (None: the default profile); the next token test checks it. Returns
+    whether it changed."""
+    before = customer.access_profile
+    if before == access_profile:
+        return False
+    customer.access_profile = access_profile
+    customer.save(update_fields=["access_profile"])
+    audit_record(action="customer.access_profile_set", actor=actor, target_type="customer", target_id=str(customer.pk),
+                 detail={"changes": {"access_profile": [str(before or "default"), str(access_profile or "default")]}})
+    return True
 
 
 def tenant_add(*, customer: Customer, domain_or_id: str, home_app, actor: Actor, cloud: str = "",

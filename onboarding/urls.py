@@ -8,6 +8,7 @@ urlpatterns = [
     path("customers/new/", views.customer_create, name="customer-create"),
     path("customers/import/", views.bulk_import, name="bulk-import"),
     path("customers/<int:pk>/", views.customer_detail, name="customer-detail"),
+    path("customers/<int:pk>/access-profile/", views.customer_access_profile, name="customer-access-profile"),
     path("customers/<int:pk>/tenants/add/", views.tenant_add, name="tenant-add"),
     path("customers/<int:pk>/edit/", customer_views.customer_edit, name="customer-edit"),
     path("customers/<int:pk>/archive/", customer_views.customer_archive, name="customer-archive"),

@@ -18,7 +18,7 @@ from exchange.diagnosis import diagnose
 from exchange.models import HomeApp, Sweep, TokenTest
 from exchange.services import token_test_start
 from onboarding import bulk, consent, selectors, services
-from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
+from onboarding.forms import BulkImportForm, CustomerAccessProfileForm, CustomerForm, TenantAddForm
 from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant, Tag
 from portal.htmx import render_page
 from portal.http import safe_next
@@ -63,12 +63,26 @@ def customer_detail(request, pk):
     form = TenantAddForm()
     return render_page(request, "onboarding/customer_detail.html", {
         "customer": customer, "tenants": _tenants_page(request, customer), "form": form,
-        "has_home_app": HomeApp.objects.exists()}, fragment="rows", target="tenant-rows")
+        "has_home_app": HomeApp.objects.exists(),
+        "access_form": CustomerAccessProfileForm(instance=customer)}, fragment="rows", target="tenant-rows")
 
 
 def _tenants_page(request, customer):
     """A page of the customer's tenants (an MSSP's biggest customers have hundreds)."""
     return Paginator(customer.tenants.select_related("home_app").prefetch_related("tags").order_by("primary_domain", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@staff_required("operate")
+@require_POST
+def customer_access_profile(request, pk):
+    customer = get_object_or_404(Customer, pk=pk)
+    form = CustomerAccessProfileForm(request.POST, instance=Customer(pk=customer.pk))
+    if not form.is_valid():
+        messages.error(request, "Choose one of the access profiles.")
+    elif services.customer_access_profile_set(customer=customer, access_profile=form.cleaned_data["access_profile"],
+                                              actor=Actor.staff(request.user)):
+        messages.success(request, f"Agreed access for {customer} changed: the next token test checks it.")
+    return redirect("onboarding:customer-detail", pk=customer.pk)
 
 
 @staff_required("operate")
@@ -97,9 +111,11 @@ def tenant_add(request, pk):
 def tenant_detail(request, pk):
     tenant = get_object_or_404(CustomerTenant.objects.select_related("customer", "home_app"), pk=pk)
     last_test = selectors.tenant_last_definitive_test(tenant)
+    access_request = selectors.access_request(tenant)
     return render(request, "onboarding/tenant_detail.html", {
         "tenant": tenant, "timeline": selectors.tenant_timeline(tenant), "link": selectors.current_link(tenant),
-        "next_step": selectors.NEXT_STEPS[tenant.status], "last_test": last_test,
+        "next_step": selectors.next_action(tenant, role_request=bool(access_request)), "last_test": last_test,
+        "access_request": access_request,
         "last_diagnosis": diagnose(last_test) if last_test else None,
         "redirect_uri": consent_redirect_uri(),
         # Known only once the inventory has read the app from Graph.

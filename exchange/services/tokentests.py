@@ -11,7 +11,7 @@ from exchange import chain, faults
 from exchange.breaker import Outage, breaker_observe, endpoints_degraded, outages_open, probe_take
 from exchange.models import ManagedIdentity, Sweep, TokenTest
 from exchange.pool import await_chains, chain_pool
-from exchange.selectors import worker_identity
+from exchange.selectors import agreed_grants, worker_identity
 from exchange.services.leases import claim, hand_back, lease_owner, renew
 from exchange.services.outcomes import Execution, endpoint_pair, hand_back_for_retry, record_or_hand_back
 from exchange.services.queue import enqueue
@@ -41,12 +41,12 @@ def crashed(exc: BaseException) -> chain.ChainResult:
     return chain.ChainResult([], failure.code, True, None, {}, failure)
 
 
-def _run_chain(test: TokenTest, identity: ManagedIdentity | None) -> chain.ChainResult:
+def _run_chain(test: TokenTest, identity: ManagedIdentity | None, grants: list[dict]) -> chain.ChainResult:
     if identity is None:
         return chain.ChainResult([], NO_IDENTITY)
     tenant, app = test.tenant, test.tenant.home_app
     return chain.run(app=app, identity=identity, tenant_id=str(tenant.tenant_id), tenant_cloud=tenant.cloud,
-                     retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None)
+                     retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None, grants=grants)
 
 
 def _outage_of(test: TokenTest, outages: dict) -> Outage | None:
@@ -89,13 +89,14 @@ class _Batch:
 def _run_all(batch: _Batch) -> list[chain.ChainResult | None]:
     """Every chain on the pool while the leases are renewed; None for a test the time budget left unstarted."""
     identities = _identities(batch.to_run)
+    grants = agreed_grants(test.tenant for test in batch.to_run)
 
     def run(index: int):
         test = batch.to_run[index]
         if index and batch.deadline is not None and time.monotonic() > batch.deadline:
             return None
         try:
-            return _run_chain(test, identities[test.tenant.home_app.pk])
+            return _run_chain(test, identities[test.tenant.home_app.pk], grants[test.tenant.pk])
         except Exception as exc:  # noqa: BLE001 - the chain's own failures are results; this is ours
             logger.warning("token test %s: the chain raised %s", test.pk, type(exc).__name__)
             return crashed(exc)

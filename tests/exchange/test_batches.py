@@ -27,10 +27,10 @@ def test_a_chain_that_raises_is_handed_back_not_blamed_on_the_tenant(batch, monk
     """A Redis error escaping MSAL used to crash the whole batch: the finished chains were thrown away."""
     run = tokentests._run_chain
 
-    def cache_down_for_tailspin(test, identity):
+    def cache_down_for_tailspin(test, identity, grants):
         if str(test.tenant.tenant_id) == demo.TAILSPIN:
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        return run(test, identity)
+        return run(test, identity, grants)
 
     monkeypatch.setattr(tokentests, "_run_chain", cache_down_for_tailspin)
     executions, unstarted = services.token_tests_execute(test_ids=batch)
@@ -47,8 +47,8 @@ def test_a_chain_that_raises_is_handed_back_not_blamed_on_the_tenant(batch, monk
 def test_a_result_classified_as_infrastructure_is_handed_back(batch, monkeypatch):
     run = tokentests._run_chain
 
-    def infrastructure_for_northwind(test, identity):
-        result = run(test, identity)
+    def infrastructure_for_northwind(test, identity, grants):
+        result = run(test, identity, grants)
         if str(test.tenant.tenant_id) == demo.NORTHWIND:
             # what the chain says when our cache or database failed it
             result.failure = faults.classify(faults.ARM, exc=RuntimeError("the shared cache is down"))

@@ -25,7 +25,7 @@ def test_a_batch_records_each_test_as_a_single_test_would(portal_on_emulator, ma
     outcomes = [(by_id[i].status, by_id[i].outcome, by_id[i].attempts) for i in ids]
     assert outcomes == [("succeeded", "verified", 1), ("failed", "no_role", 1), ("failed", "not_consented", 1)]
     assert [e.status for e in executions] == ["succeeded", "failed", "failed"]
-    assert [by_id[i].steps.count() for i in ids] == [4, 4, 3]  # NORTHWIND stops at the customer-tenant token
+    assert [by_id[i].steps.count() for i in ids] == [5, 5, 3]  # NORTHWIND stops at the customer-tenant token
     tenants = {t.tenant.tenant_id: t.tenant for t in by_id.values()}
     for tenant in tenants.values():
         tenant.refresh_from_db()
@@ -34,7 +34,7 @@ def test_a_batch_records_each_test_as_a_single_test_would(portal_on_emulator, ma
     assert tenants[uuid.UUID(demo.NORTHWIND)].last_outcome == "not_consented"
     # Delivered again, the batch claims nothing and writes nothing.
     assert token_tests_execute(test_ids=ids) == ([], [])
-    assert sum(by_id[i].steps.count() for i in ids) == 11
+    assert sum(by_id[i].steps.count() for i in ids) == 13
 
 
 def test_a_batch_runs_its_chains_side_by_side_with_one_imds_call_and_one_home_proof(portal_on_emulator, make_tenant):

@@ -12,13 +12,17 @@ def test_consented_tenant_with_a_role_is_verified(run_for, portal_on_emulator):
     test = run_for(demo.FABRIKAM)
     assert (test.status, test.outcome, test.diagnosis_code, test.attempts) == ("succeeded", "verified", "verified", 1)
     steps = {s.name: s for s in test.steps.all()}
-    assert list(steps) == ["imds", "home_token", "tenant_token", "arm_probe"] and all(s.ok for s in steps.values())
+    assert list(steps) == ["imds", "home_token", "tenant_token", "arm_probe", "access_check"]
+    assert all(s.ok for s in steps.values())
     assert steps["imds"].claims["sub"] == demo.MI_PRINCIPAL_ID
     assert steps["imds"].claims["aud"] == "fb60f99c-7a34-4190-8149-302f77469936"
     assert steps["tenant_token"].claims["tid"] == demo.FABRIKAM
     assert steps["tenant_token"].claims["aud"] == "https://management.azure.com"
     assert steps["tenant_token"].http_status == 200
     assert steps["arm_probe"].detail["subscriptions"][0]["name"] == "Fabrikam Production"
+    assert steps["access_check"].detail["held"] == [{"role": "Reader", "scope": "/subscriptions/e1000000-0000-4000-8000-"
+                                                     "000000000001", "via": "role assignment",
+                                                     "at": "/subscriptions/e1000000-0000-4000-8000-000000000001"}]
     tenant = test.tenant
     tenant.refresh_from_db()
     assert tenant.status == "verified" and tenant.verified_at and tenant.consecutive_failures == 0

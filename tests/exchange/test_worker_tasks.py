@@ -52,7 +52,7 @@ def test_duplicate_delivery_runs_the_chain_once(worker_on_emulator, make_tenant,
     time.sleep(1)  # give the duplicate time to arrive and be refused
     test.refresh_from_db()
     assert (test.status, test.outcome, test.attempts) == ("succeeded", "verified", 1)
-    assert test.steps.count() == 4
+    assert test.steps.count() == 5  # imds, home_token, tenant_token, arm_probe, access_check
 
 
 def test_a_run_killed_with_sigkill_is_taken_back_within_15_s_with_default_settings(

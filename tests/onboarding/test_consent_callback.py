@@ -45,13 +45,13 @@ def _progress(client, response):
 
 
 def test_consent_then_access_verified(issue, consent_at_microsoft, land, client):
-    link, url = issue(demo.NORTHWIND)
+    link, url = issue(demo.WOODGROVE)
     params = consent_at_microsoft(url, "accept")
     page = land(params)
     assert page.status_code == 200 and "Thank you — consent received" in page.content.decode()
     link.refresh_from_db()
     assert link.outcome == "accepted" and link.used_at and link.verification.trigger == "consent"
-    # Northwind had no role until now: the emulator's consent created the service principal only.
+    # Woodgrove's admin assigns no role while consenting (the demo world's Northwind does: consent_grants).
     progress = _progress(client, page)
     assert progress.status_code == 286  # the verification has finished: polling stops
     assert "Consented, no Azure role" in progress.content.decode()
@@ -59,7 +59,7 @@ def test_consent_then_access_verified(issue, consent_at_microsoft, land, client)
     tenant = link.tenant
     tenant.refresh_from_db()
     assert tenant.consent_received_at and tenant.status == "no_role"
-    assert AuditEvent.objects.filter(action="consent.received", tenant_id=demo.NORTHWIND).count() == 1
+    assert AuditEvent.objects.filter(action="consent.received", tenant_id=demo.WOODGROVE).count() == 1
 
 
 def test_consent_for_a_tenant_with_a_role_shows_access_verified(issue, land, client):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,8 +17,9 @@ from django.utils import timezone
 from exchange.demo import demo_environment, demo_seed
 from exchange.models import Sweep
 from exchange.services import fic_inventory_sync
+from onboarding.consent import consent_callback_accept
 from onboarding.models import Customer, CustomerTenant
-from onboarding.services import customer_create, sweep_all_start, tenant_add
+from onboarding.services import consent_link_issue, customer_create, sweep_all_start, tenant_add, tenant_offboard
 from portal.roles import ROLES
 from portal.services import Actor, staff_user_create
 from portal.signals import demo_emulator_started
@@ -101,14 +103,26 @@ class Command(BaseCommand):
         return extra
 
     def _demo_customers(self, app):
-        """Two customers already consented (one with a role, one without), so the dashboard has something to
-        show; Northwind and Woodgrove are left for you to onboard through the consent flow."""
+        """One customer in each state but the one you reach yourself: Fabrikam verified, Tailspin consented without
+        the agreed role, Woodgrove failing (its consent was removed), Adatum declined, Litware invited, Proseware a
+        draft, Wingtip offboarded. Northwind is left for you to onboard through the consent flow."""
         actor = Actor.system("demo")
         fic_inventory_sync(app=app, actor=actor)
         if Customer.objects.exists():
             return
-        for name, domain in [("Fabrikam", "fabrikam.example"), ("Tailspin Toys", "tailspin.example")]:
-            tenant = tenant_add(customer=customer_create(name=name, actor=actor), domain_or_id=domain, home_app=app,
-                                actor=actor)
-            CustomerTenant.objects.filter(pk=tenant.pk).update(consent_received_at=timezone.now())
+        tenants = {domain: tenant_add(customer=customer_create(name=name, actor=actor), domain_or_id=domain,
+                                      home_app=app, actor=actor) for name, domain in DEMO_CUSTOMERS}
+        consented = [tenants[d].pk for d in ("fabrikam.example", "tailspin.example", "woodgrove.example")]
+        CustomerTenant.objects.filter(pk__in=consented).update(consent_received_at=timezone.now())
+        consent_link_issue(tenant=tenants["litware.example"], actor=actor)
+        _, url = consent_link_issue(tenant=tenants["adatum.example"], actor=actor)
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        consent_callback_accept(query={"error": "access_denied", "state": state, "error_description":
+                                       "AADSTS65004: User declined to consent to access the app."}, ip="127.0.0.1")
+        tenant_offboard(tenant=tenants["wingtip.example"], actor=actor)
         sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=actor)
+
+
+DEMO_CUSTOMERS = [("Fabrikam", "fabrikam.example"), ("Tailspin Toys", "tailspin.example"),
+                  ("Woodgrove Bank", "woodgrove.example"), ("Adatum Corporation", "adatum.example"),
+                  ("Litware", "litware.example"), ("Proseware", "proseware.example"), ("Wingtip Toys", "wingtip.example")]
