@@ -5,6 +5,7 @@ Tokens stay in local variables of this module: only their non-secret claims leav
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from http import HTTPStatus
@@ -65,6 +66,7 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
 # The chain's steps, by name (TokenTestStep.name), and the codes of a chain that got an answer.
 IMDS_STEP, HOME_STEP, TENANT_STEP, ARM_STEP = "imds", "home_token", "tenant_token", "arm_probe"
 VERIFIED, NO_ROLE = "verified", "no_role"
+HALTED = "halted"  # stopped between hops by the emergency stop: not an outcome, the test is held
 KEPT_ERROR_FIELDS = ("error", "error_codes")
 ID_FIELD_MAX = 64  # trace and correlation ids as stored
 
@@ -154,13 +156,14 @@ DISCOVERY_OF_STEP = {HOME_STEP: HOME_DISCOVERY, TENANT_STEP: TENANT_DISCOVERY}
 
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
-        reuse_home_proof: bool = False) -> ChainResult:
+        reuse_home_proof: bool = False, halt: Callable[[], bool] | None = None) -> ChainResult:
     """Run the chain once. Never raises: a failure of Microsoft's side becomes a failed step, and so does a failure
-    of our own (classified INFRASTRUCTURE: the tenant was not tested)."""
+    of our own (classified INFRASTRUCTURE: the tenant was not tested). `halt()`, asked before each hop, stops the
+    chain there (the emergency stop): its result's code is HALTED, and nothing in it is the tenant's."""
     steps: list[ChainStep] = []
     try:
         return _run(steps, app=app, identity=identity, tenant_id=tenant_id, tenant_cloud=tenant_cloud,
-                    retrying=retrying, reuse_home_proof=reuse_home_proof)
+                    retrying=retrying, reuse_home_proof=reuse_home_proof, halt=halt or _never)
     except Exception as exc:  # outside any hop's own handling: ours by definition
         logger.exception("The chain for tenant %s failed on our side", tenant_id)
         endpoint = ENDPOINT_OF_STEP.get(steps[-1].name if steps else IMDS_STEP, IMDS)
@@ -236,20 +239,29 @@ def _arm_hop(steps: list[ChainStep], app, tenant_cloud: str, access_token: str) 
         return _arm_answer(steps, step, app, probe)
 
 
+def _never() -> bool:
+    return False
+
+
 def _run(steps: list[ChainStep], *, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool,
-         reuse_home_proof: bool) -> ChainResult:
-    failed = _imds_hop(steps, identity, app.exchange_audience)
+         reuse_home_proof: bool, halt: Callable[[], bool]) -> ChainResult:
+    failed = ChainResult(steps, HALTED) if halt() else _imds_hop(steps, identity, app.exchange_audience)
     if failed:
         return failed
     hop = _Hop(app, identity, tenant_cloud, CLOUDS[tenant_cloud].arm_scope, retrying)
     if app.verify_home_token:
-        failed = _home_hop(steps, hop, reuse_proof=reuse_home_proof)
+        failed = ChainResult(steps, HALTED) if halt() else _home_hop(steps, hop, reuse_proof=reuse_home_proof)
         if failed:
             return failed
     # 3. The customer-tenant token.
+    if halt():
+        return ChainResult(steps, HALTED)
     failed, access_token = _exchange(steps, TENANT_STEP, tenant_id, hop)
     if failed:
         return failed
+    if halt():
+        del access_token
+        return ChainResult(steps, HALTED)
     return _arm_hop(steps, app, tenant_cloud, access_token)
 
 

@@ -23,3 +23,23 @@ class ManagedIdentityForm(forms.ModelForm):
                                         "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME. "
                                         "(System-assigned identities cannot be trusted by a federated credential.)")
         return value
+
+
+class EmergencyStopForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Shown on every staff page while the stop is on, and kept in the audit trail.")
+    delete_fics = forms.BooleanField(
+        required=False, label="Also delete every federated credential (FIC) of the home apps through Graph",
+        help_text="Graph has no way to disable a FIC: it is deleted, and its name, issuer, subject and audiences are "
+                  "kept so that the restart re-creates it. Tokens Entra already issued stay valid until they expire.")
+    confirm = forms.BooleanField(label="I understand: every token test and sweep stops now, for every customer")
+
+
+class CanaryForm(forms.Form):
+    canary = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Canary tenant",
+                                    help_text="Its token test is the only one that runs until stage 2; it proves the "
+                                              "FIC in the home tenant too when the app verifies it.")
+
+    def __init__(self, *args, candidates=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["canary"].choices = [("", "No canary test (only re-create the FICs)"), *candidates]

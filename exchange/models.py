@@ -227,3 +227,9 @@ class TokenTestStep(models.Model):
 
     def __str__(self):
         return f"{self.name} ({'ok' if self.ok else self.error_code or 'failed'})"
+
+
+# The emergency stop's model lives in a module of its own (exchange/estop_models.py); it is part of this app.
+from exchange.estop_models import EmergencyStop  # noqa: E402
+
+__all__ = ["EmergencyStop", "FederatedCredential", "HomeApp", "ManagedIdentity", "Sweep", "TokenTest", "TokenTestStep"]

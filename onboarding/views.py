@@ -12,7 +12,7 @@ from exchange import selectors as exchange_selectors
 from exchange.clouds import consent_redirect_uri
 from exchange.diagnosis import diagnose
 from exchange.models import HomeApp, Sweep, TokenTest
-from exchange.services import token_test_start
+from exchange.services import EmergencyStopped, token_test_start
 from onboarding import bulk, consent, selectors, services
 from onboarding.forms import BulkImportForm, CustomerForm, TenantAddForm
 from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant
@@ -119,8 +119,12 @@ def sweep_start(request):
     if running:
         messages.info(request, "A sweep is already running.")
         return redirect("exchange:sweep-detail", pk=running.pk)
-    sweep = services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
-                                     started_by=request.user)
+    try:
+        sweep = services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
+                                         started_by=request.user)
+    except EmergencyStopped as exc:
+        messages.error(request, str(exc))
+        return redirect("exchange:estop")
     if sweep.total == 0:
         messages.warning(request, "No tenant to test yet: tenants are tested once their consent was received.")
     else:

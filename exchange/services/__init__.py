@@ -1,5 +1,6 @@
 """Writes of exchange, by subject: token tests (tokentests, leases, outcomes, reaper), sweeps, the registry of home
 apps and identities, the FIC inventory. This module is their public face: callers outside exchange import from here."""
+from exchange.services.estop_guard import EmergencyStopped, estop_current
 from exchange.services.inventory import InventoryError, fic_body_for, fic_create, fic_delete, fic_inventory_sync
 from exchange.services.outcomes import Execution, token_test_finish
 from exchange.services.reaper import token_tests_reap
@@ -19,7 +20,7 @@ from exchange.services.tokentests import (
 )
 
 __all__ = [
-    "Execution", "InventoryError", "fic_body_for", "fic_create", "fic_delete", "fic_inventory_sync",
+    "EmergencyStopped", "Execution", "InventoryError", "estop_current", "fic_body_for", "fic_create", "fic_delete", "fic_inventory_sync",
     "home_app_create", "home_app_update", "managed_identity_create", "managed_identity_update", "model_update",
     "sweep_start", "token_test_execute", "token_test_finish", "token_test_start", "token_tests_execute",
     "token_tests_execute_and_requeue", "token_tests_reap",
