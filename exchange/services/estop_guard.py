@@ -1,6 +1,7 @@
 """The emergency stop as the workers and sweeps see it: a cached flag (the shared cache, the database as truth) read
 where a sweep starts, where a worker claims token tests and before each hop of a running chain. The stop's own writes
 are exchange.services.estop's; they publish the new state here."""
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,10 @@ from exchange.models import EmergencyStop, TokenTest
 
 CACHE_KEY = "exchange:emergency-stop"
 OFF = "off"  # cached when no stop is in force (None means "not cached")
+# Before each hop a chain asks this process's answer of up to a second ago: a Redis round trip per hop (~65 µs)
+# would cost more than the rest of the check, and a second is well within "stops at its next hop".
+HALT_CHECK_SECONDS = 1.0
+_recent: list = [0.0, None]  # [valid until (monotonic), StopState | None] of this process
 PAUSES_TESTS = (EmergencyStop.Stage.STOPPED, EmergencyStop.Stage.CANARY)
 
 
@@ -78,6 +83,7 @@ def estop_current() -> StopState | None:
 def estop_publish() -> None:
     """After a change commits: every process reads the new state at its next check (its cache read)."""
     cache.delete(CACHE_KEY)  # now too: a reader inside this transaction (or a test's) reads the row
+    _recent[0] = 0.0
 
     def publish():
         try:
@@ -102,7 +108,9 @@ def estop_tests_held(test_ids: list[int]) -> list[int]:
 
 def estop_halts(test_id: int) -> bool:
     """Checked before each hop of a running chain: the stop came in while it ran."""
-    state = estop_current()
+    if _recent[0] < time.monotonic():
+        _recent[:] = [time.monotonic() + HALT_CHECK_SECONDS, estop_current()]
+    state = _recent[1]
     return state is not None and state.tests_paused and test_id != state.canary_test_id
 
 

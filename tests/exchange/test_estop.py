@@ -179,3 +179,26 @@ def test_the_command(portal_on_emulator, capsys):
     out = capsys.readouterr().out
     assert "stage 1" in out and "stage 3" in out and estop_current() is None
     assert AuditEvent.objects.get(action="estop.engaged").actor_label.startswith("manage.py emergency_stop")
+
+
+@pytest.mark.real_worker
+def test_a_real_worker_holds_a_queued_test_and_sends_no_request(start_worker, portal_on_emulator, fabrikam):
+    """Another process (a real worker, its own cache) sees the stop: the queued test is held, the chain never runs."""
+    import time
+
+    from exchange.tasks import token_test_run
+
+    emu = portal_on_emulator.emulator
+    queue, process = start_worker(ENTRA_BASE_URL=emu.base_url, ENTRA_CA_BUNDLE=emu.ca_path, IMDS_URL=emu.imds_url)
+    test = token_test_start(tenant=fabrikam, trigger="manual", actor=ADMIN)  # queued before the stop
+    estop_engage(reason="leak drill", actor=ADMIN)
+    portal_on_emulator.control.reset_requests()
+    token_test_run.apply_async(args=[test.pk], queue=queue)
+    deadline = time.monotonic() + 60
+    while not test.error.get("held") and time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        time.sleep(0.1)
+        test.refresh_from_db()
+    assert test.error["held"]["reason"] == "leak drill"
+    assert (test.status, test.attempts, test.steps.count()) == ("queued", 0, 0)
+    assert _token_requests(portal_on_emulator.control) == 0
