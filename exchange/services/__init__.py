@@ -8,6 +8,7 @@ from exchange.services.registry import (
     home_app_create,
     home_app_update,
     managed_identity_create,
+    managed_identity_graph_check,
     managed_identity_update,
     model_update,
 )
@@ -21,7 +22,8 @@ from exchange.services.tokentests import (
 
 __all__ = [
     "EmergencyStopped", "Execution", "InventoryError", "estop_current", "fic_body_for", "fic_create", "fic_delete", "fic_inventory_sync",
-    "home_app_create", "home_app_update", "managed_identity_create", "managed_identity_update", "model_update",
+    "home_app_create", "home_app_update", "managed_identity_create",
+    "managed_identity_graph_check", "managed_identity_update", "model_update",
     "sweep_start", "token_test_execute", "token_test_finish", "token_test_start", "token_tests_execute",
     "token_tests_execute_and_requeue", "token_tests_reap",
 ]
