@@ -106,12 +106,22 @@ def estop_tests_held(test_ids: list[int]) -> list[int]:
     return held
 
 
-def estop_halts(test_id: int) -> bool:
-    """Checked before each hop of a running chain: the stop came in while it ran."""
+def _recent_state() -> StopState | None:
     if _recent[0] < time.monotonic():
         _recent[:] = [time.monotonic() + HALT_CHECK_SECONDS, estop_current()]
-    state = _recent[1]
+    return _recent[1]
+
+
+def estop_halts(test_id: int) -> bool:
+    """Checked before each hop of a running chain: the stop came in while it ran."""
+    state = _recent_state()
     return state is not None and state.tests_paused and test_id != state.canary_test_id
+
+
+def estop_halted_error() -> dict:
+    """The `error` of a test whose chain estop_halts stopped: the stop that halted it."""
+    state = _recent_state()
+    return {"held": state.held()} if state is not None else {}
 
 
 def estop_refuse_sweep() -> None:

@@ -12,7 +12,7 @@ from exchange.breaker import Outage, breaker_observe, endpoints_degraded, outage
 from exchange.models import ManagedIdentity, Sweep, TokenTest
 from exchange.pool import await_chains, chain_pool
 from exchange.selectors import worker_identity
-from exchange.services.estop_guard import estop_current, estop_halts, estop_tests_held
+from exchange.services.estop_guard import estop_halted_error, estop_halts, estop_tests_held
 from exchange.services.leases import claim, hand_back, lease_owner, renew
 from exchange.services.outcomes import Execution, endpoint_pair, hand_back_for_retry, record_or_hand_back
 from exchange.services.queue import enqueue
@@ -163,9 +163,8 @@ def _hold_halted(test_ids: list[int], *, owner: str) -> list[Execution]:
     """Chains the emergency stop halted between hops: back to the queue, held, no attempt spent, nothing recorded."""
     if not test_ids:
         return []
-    state = estop_current()
-    error = {"held": state.held()} if state else {}
-    return [Execution(pk, TokenTest.Status.QUEUED) for pk in hand_back(test_ids, owner=owner, error=error)]
+    return [Execution(pk, TokenTest.Status.QUEUED)
+            for pk in hand_back(test_ids, owner=owner, error=estop_halted_error())]
 
 
 def token_test_execute(*, test_id: int, now=None) -> Execution | None:

@@ -202,3 +202,27 @@ def test_a_real_worker_holds_a_queued_test_and_sends_no_request(start_worker, po
     assert test.error["held"]["reason"] == "leak drill"
     assert (test.status, test.attempts, test.steps.count()) == ("queued", 0, 0)
     assert _token_requests(portal_on_emulator.control) == 0
+
+
+def test_a_chain_halted_by_the_stop_is_held_with_no_attempt_spent(portal_on_emulator, fabrikam,
+                                                                  django_capture_on_commit_callbacks):
+    """The stop comes in between a worker's claim and the chain's next hop: the test goes back to the queue, held,
+    its attempt not spent and no step or outcome recorded. (Set up as the two reads would meet it: the claim's
+    cache read still says "off", the check before the hop already knows the stop.)"""
+    import time
+
+    from django.core.cache import cache
+
+    from exchange.services import estop_guard, token_test_execute
+
+    test = token_test_start(tenant=fabrikam, trigger="manual", actor=ADMIN)
+    estop_engage(reason="mid-run", actor=ADMIN)
+    stop = estop_current()
+    cache.set(estop_guard.CACHE_KEY, estop_guard.OFF, 60)
+    estop_guard._recent[:] = [time.monotonic() + 60, stop]
+    execution = token_test_execute(test_id=test.pk)
+    test.refresh_from_db()
+    assert execution.status == "queued" and execution.retry_in is None
+    assert (test.status, test.attempts, test.outcome, test.steps.count()) == ("queued", 0, "", 0)
+    assert test.error["held"]["reason"] == "mid-run"
+    estop_guard._recent[0] = 0.0
