@@ -1,5 +1,6 @@
-"""Microsoft Graph, the part the portal uses: an application or service principal by appId or object id, and the
-application's federated identity credentials (list, create, get, update, delete), with Graph's error shape.
+"""Microsoft Graph, the part the portal uses: an application or service principal by appId or object id (a managed
+identity's service principal too, by its client id), and the application's federated identity credentials (list,
+create, get, update, delete), with Graph's error shape.
 
 Reading needs `Application.Read.All` or a ReadWrite role in the token, writing a ReadWrite role (403
 `Authorization_RequestDenied`); FIC names, one audience, issuer+subject unique, at most 20 (ENTRA_FACTS.md).
@@ -51,6 +52,14 @@ def _app_json(app: dict) -> dict:
 def _service_principal_json(app: dict) -> dict:
     return {"id": app["object_id"], "appId": app["app_id"], "displayName": app["display_name"],
             "accountEnabled": not app["disabled"], "servicePrincipalType": "Application"}
+
+
+def _identity_service_principal_json(mi: dict) -> dict:
+    """A managed identity's service principal: its id is the identity's principal (object) id, its appId the
+    client id; Entra names the identity's resource id among its alternativeNames."""
+    return {"id": mi["principal_id"], "appId": mi["client_id"], "displayName": mi.get("name", ""),
+            "accountEnabled": True, "servicePrincipalType": "ManagedIdentity",
+            "alternativeNames": [name for name in ("isExplicit=True", mi.get("resource_id")) if name]}
 
 
 def _invalid_fic(data: dict, existing: dict | None) -> str | None:
@@ -152,6 +161,11 @@ def handle(emu, method: str, path: str, body: bytes, headers) -> Response:
     collection, app_id, object_id, rest = match.groups()
     world = emu.world
     with world.lock:
+        mi = world.identity(client_id=app_id) if collection == "servicePrincipals" and app_id else None
+        if mi is not None and mi["tenant"] == claims["tid"]:
+            if not set(claims.get("roles", [])) & READ_ROLES:
+                return _denied()
+            return Response(200, _identity_service_principal_json(mi))
         app = world.app(app_id) if app_id else world.app_by_object_id(object_id)
         if app is None or app["tenant"] != claims["tid"]:
             return error(404, "Request_ResourceNotFound", f"Resource '{app_id or object_id}' does not exist or one "

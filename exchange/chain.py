@@ -5,6 +5,7 @@ Tokens stay in local variables of this module: only their non-secret claims leav
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from http import HTTPStatus
@@ -66,6 +67,7 @@ def app_token(*, app, identity, tenant_id: str, scope: str, audience: str | None
 
 # The chain's steps, by name (TokenTestStep.name), and the codes of a chain that got an answer.
 IMDS_STEP, HOME_STEP, TENANT_STEP, ARM_STEP = "imds", "home_token", "tenant_token", "arm_probe"
+HALTED = "halted"  # stopped between hops by the emergency stop: not an outcome, the test is held
 KEPT_ERROR_FIELDS = ("error", "error_codes")
 ID_FIELD_MAX = 64  # trace and correlation ids as stored
 
@@ -155,14 +157,15 @@ DISCOVERY_OF_STEP = {HOME_STEP: HOME_DISCOVERY, TENANT_STEP: TENANT_DISCOVERY}
 
 
 def run(*, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool = False,
-        reuse_home_proof: bool = False, grants=None) -> ChainResult:
+        reuse_home_proof: bool = False, grants=None, halt: Callable[[], bool] | None = None) -> ChainResult:
     """Run the chain once. Never raises: a failure of Microsoft's side becomes a failed step, and so does a failure
     of our own (classified INFRASTRUCTURE: the tenant was not tested). `grants`: the agreed access, [{"role",
-    "scope"}] (chain_access; None: Reader on every subscription the app sees)."""
+    "scope"}] (chain_access; None: Reader on every subscription the app sees). `halt()`, asked before each hop, stops
+    the chain there (the emergency stop): its result's code is HALTED, and nothing in it is the tenant's."""
     steps: list[ChainStep] = []
     try:
         return _run(steps, app=app, identity=identity, tenant_id=tenant_id, tenant_cloud=tenant_cloud,
-                    retrying=retrying, reuse_home_proof=reuse_home_proof, grants=grants)
+                    retrying=retrying, reuse_home_proof=reuse_home_proof, grants=grants, halt=halt or _never)
     except Exception as exc:  # outside any hop's own handling: ours by definition
         logger.exception("The chain for tenant %s failed on our side", tenant_id)
         endpoint = ENDPOINT_OF_STEP.get(steps[-1].name if steps else IMDS_STEP, IMDS)
@@ -237,23 +240,34 @@ def _tenant_claims(steps: list[ChainStep]) -> dict:
     return next((s.claims for s in steps if s.name == TENANT_STEP), {})
 
 
+def _never() -> bool:
+    return False
+
+
 def _run(steps: list[ChainStep], *, app, identity, tenant_id: str, tenant_cloud: str, retrying: bool,
-         reuse_home_proof: bool, grants) -> ChainResult:
-    failed = _imds_hop(steps, identity, app.exchange_audience)
+         reuse_home_proof: bool, grants, halt: Callable[[], bool]) -> ChainResult:
+    failed = ChainResult(steps, HALTED) if halt() else _imds_hop(steps, identity, app.exchange_audience)
     if failed:
         return failed
     hop = _Hop(app, identity, tenant_cloud, CLOUDS[tenant_cloud].arm_scope, retrying)
     if app.verify_home_token:
-        failed = _home_hop(steps, hop, reuse_proof=reuse_home_proof)
+        failed = ChainResult(steps, HALTED) if halt() else _home_hop(steps, hop, reuse_proof=reuse_home_proof)
         if failed:
             return failed
     # 3. The customer-tenant token.
+    if halt():
+        return ChainResult(steps, HALTED)
     failed, access_token = _exchange(steps, TENANT_STEP, tenant_id, hop)
     if failed:
         return failed
+    if halt():
+        del access_token
+        return ChainResult(steps, HALTED)
     failed, subscriptions = _arm_hop(steps, app, tenant_cloud, access_token)
     if failed:
         return failed
+    if halt():
+        return ChainResult(steps, HALTED)
     # 5. The agreed access, held by the app's service principal in this tenant (the token's oid).
     return access_hop(steps, arm_base=CLOUDS[tenant_cloud].arm_base, access_token=access_token,
                       principal_id=str(_tenant_claims(steps).get("oid", "")), grants=grants or DEFAULT_GRANTS,

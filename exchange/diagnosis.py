@@ -190,8 +190,20 @@ def diagnose_code(code: str, raw: dict | None = None) -> Diagnosis:
     )
 
 
+def _held_by_stop(held: dict) -> Diagnosis:
+    """A test the emergency stop holds (exchange/services/estop_guard.py): not run, and nothing about its tenant."""
+    return _D("emergency_stop", "", "Held by the emergency stop",
+              f"An administrator ({held.get('by', '?')}) stopped every exchange at {held.get('since', '?')[:16]}: "
+              f"“{held.get('reason', '')}”. This test was not run; nothing is wrong with this tenant and nothing is "
+              "recorded against it.", "Nothing to do here: it runs when the emergency stop's restart resumes token "
+              "tests (stage 2).", severity=Severity.INFO, customer_text=_CUSTOMER_WAIT)
+
+
 def diagnose(test) -> Diagnosis | None:
-    """The diagnosis of a finished (or propagating) token test."""
+    """The diagnosis of a finished (or propagating) token test, or of one the emergency stop holds."""
+    held = None if test.finished else (test.error or {}).get("held")
+    if isinstance(held, dict) and "estop" in held:
+        return _held_by_stop(held)
     if not test.diagnosis_code:
         return None
     return diagnose_code(test.diagnosis_code, test.error)

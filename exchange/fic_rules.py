@@ -167,9 +167,22 @@ def _duplicate(c: _Fic):
                         "this; the inventory found both).", "Delete one of them.")
 
 
+def _same_identity(c: _Fic):
+    """Two FICs of one app for one managed identity (issuers differing, e.g. a v1 and a v2 one): one is redundant."""
+    if not c.entra or not is_guid(c.subject):
+        return
+    others = [s for s in c.siblings if s.pk != c.fic.pk and (s.subject or "").lower() == c.subject.lower()
+              and (s.issuer, s.subject) != (c.issuer, c.subject)]
+    if others:
+        identity = next((i.name for i in c.identities if str(i.principal_id) == c.subject.lower()), c.subject)
+        yield c.finding("duplicate_identity", WARNING, f"{', '.join(o.name for o in others)} also trusts {identity}: "
+                        "two FICs for one identity, one of them redundant (each counts toward the limit of "
+                        f"{MAX_FICS}).", "Keep the one whose issuer is exactly the identity's and delete the other.")
+
+
 # The rules of one FIC, in the order their findings are shown.
 FIC_RULES = (_name, _issuer_whitespace, _issuer_format, _audience, _issuer_cloud, _subject_guid, _subject_identity,
-             _github_subject, _k8s_subject, _issuer_https, _issuer_discovery, _duplicate)
+             _github_subject, _k8s_subject, _issuer_https, _issuer_discovery, _duplicate, _same_identity)
 
 
 def lint_fic(fic, *, app, identities, siblings, discovery=None) -> list[Finding]:

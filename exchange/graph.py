@@ -124,3 +124,21 @@ def delete_fic(*, app, identity, graph_id: str) -> None:
                .by_federated_identity_credential_id(graph_id).delete())
 
     _run(go)
+
+
+def find_service_principal(*, app, identity, app_id: str) -> dict | None:
+    """The service principal whose appId is `app_id` in the app's home tenant (a managed identity's: appId is its
+    client id, id its principal id), or None when Graph has none."""
+
+    async def go():
+        client = _client(app, identity)
+        found = await client.service_principals_with_app_id(app_id).get()
+        return {"id": found.id, "app_id": found.app_id, "display_name": found.display_name or "",
+                "type": found.service_principal_type or ""}
+
+    try:
+        return _run(go)
+    except GraphError as exc:
+        if exc.status == 404:
+            return None
+        raise

@@ -5,7 +5,8 @@ Pure functions over the inventory; each finding says how bad it is, what is wron
 from exchange.clouds import CLOUDS
 from exchange.fic_rules import ERROR, INFO, MAX_FICS, WARNING, Finding, Severity, lint_fic
 
-__all__ = ["ERROR", "INFO", "WARNING", "Finding", "Severity", "lint_app", "lint_fic", "redirect_registered", "worst"]
+__all__ = ["ERROR", "INFO", "WARNING", "Finding", "Severity", "lint_app", "lint_fic", "redirect_registered", "worst",
+           "workers_identity"]
 
 
 GRAPH_UNTRUSTED_CODES = ("AADSTS70021", "AADSTS700211", "AADSTS700212", "AADSTS700213")
@@ -24,11 +25,12 @@ def _graph_error(app, live, identities, redirect_uri):
                       "Grant the Graph application permission Application.Read.All (admin consent in the home "
                       "tenant), then sync again.")
     elif code in GRAPH_UNTRUSTED_CODES:
-        yield Finding("identity_untrusted", ERROR, "The workers' identity has no working FIC on the app "
-                      f"({code}): the portal cannot read Graph with it, and every exchange will fail with AADSTS70021.",
+        workers = workers_identity(app, identities)
+        yield Finding("identity_untrusted", ERROR, f"{_untrusted(workers)} Graph refused its token ({code}), so the "
+                      "portal cannot read the app or create the FIC itself.",
                       "Create the FIC in the Entra admin center (App registrations → the app → Certificates & "
-                      "secrets → Federated credentials → Managed identity) for the identity the workers use, then "
-                      "sync again.")
+                      "secrets → Federated credentials → Managed identity), then sync again.",
+                      identity_id=workers.pk if workers else None)
     elif code == "Request_ResourceNotFound" or error.get("status") == 404:
         yield Finding("graph_not_found", ERROR, f"Graph has no app with client id {app.client_id} in tenant "
                       f"{app.home_tenant_id}.", "Check the client id and home tenant.")
@@ -71,17 +73,42 @@ def _fic_limit(app, live, identities, redirect_uri):
                       "Delete FICs that are no longer used.")
 
 
+def workers_identity(app, identities):
+    """The identity the workers of `app` present: the first registered (oldest) identity in use of the app's home
+    tenant and cloud. The one rule: exchange.selectors.worker_identity reads the same from the database."""
+    candidates = [i for i in identities if i.in_use and i.cloud == app.cloud
+                  and str(i.tenant_id) == str(app.home_tenant_id)]
+    return min(candidates, key=lambda i: (i.created_at, i.pk or 0), default=None)
+
+
+def _untrusted(identity) -> str:
+    """The one wording of "the workers cannot exchange", shown on the card and the dashboard alike."""
+    who = f"{identity.name}, the identity the workers use" if identity else "the identity the workers use"
+    return f"No FIC trusts {who}: every exchange will fail with AADSTS70021."
+
+
+def _trusts(app, fic, identity) -> bool:
+    return (fic.subject == str(identity.principal_id) and fic.issuer == CLOUDS[app.cloud].issuer(str(identity.tenant_id))
+            and list(fic.audiences) == [app.exchange_audience])
+
+
 def _identity_untrusted(app, live, identities, redirect_uri):
     if not app.graph_synced_at:
         return
-    cloud = CLOUDS[app.cloud]
+    workers = workers_identity(app, identities)
+    graph_said_so = (app.graph_error or {}).get("code") in GRAPH_UNTRUSTED_CODES  # _graph_error's finding says it
     for identity in identities:
         if not identity.in_use or identity.cloud != app.cloud or str(identity.tenant_id) != str(app.home_tenant_id):
             continue
-        if not any(f.subject == str(identity.principal_id) and f.issuer == cloud.issuer(str(identity.tenant_id))
-                   and list(f.audiences) == [app.exchange_audience] for f in live):
-            yield Finding("identity_untrusted", ERROR, f"No FIC trusts {identity.name}, the identity the workers "
-                          "use: every exchange will fail with AADSTS70021.", "Create the FIC for it.",
+        if any(_trusts(app, f, identity) for f in live):
+            continue
+        if identity == workers and not graph_said_so:
+            yield Finding("identity_untrusted", ERROR, _untrusted(identity), "Create the FIC for it.",
+                          action="create_fic", identity_id=identity.pk)
+        elif identity != workers:
+            yield Finding("spare_identity_untrusted", WARNING, f"{identity.name} is marked as used by the workers, "
+                          f"but they present {workers.name} (the first registered identity in use); no FIC trusts "
+                          f"{identity.name}.", "Create its FIC before the workers switch to it, or mark it not used.",
                           action="create_fic", identity_id=identity.pk)
 
 

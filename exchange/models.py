@@ -9,8 +9,6 @@ from exchange.clouds import CLOUD_CHOICES, CLOUDS
 from exchange.profiles import AccessProfile
 from portal.choices import BAD, OK, WARN, Badge, ColouredChoices
 
-__all__ = ["AccessProfile", "FederatedCredential", "HomeApp", "ManagedIdentity", "Sweep", "TokenTest", "TokenTestStep"]
-
 
 class HomeApp(models.Model):
     """The MSSP's multi-tenant app registration that customers consent to."""
@@ -313,3 +311,8 @@ class HopLatencyRollup(models.Model):
 
     def __str__(self):
         return f"{self.hour:%Y-%m-%d %H:00} {self.hop} ≤{self.le_ms} ms: {self.n}"
+# The emergency stop's model lives in a module of its own (exchange/estop_models.py); it is part of this app.
+from exchange.estop_models import EmergencyStop  # noqa: E402
+
+__all__ = ["AccessProfile", "EmergencyStop", "FederatedCredential", "HomeApp", "HopLatencyRollup", "ManagedIdentity", "Sweep",
+           "TokenTest", "TokenTestRollup", "TokenTestStep"]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from exchange.breaker import outages_open
 from exchange.clouds import consent_redirect_uri
 from exchange.entra import oidc_discovery_problem_cached
-from exchange.lint import ERROR, lint_app, worst
+from exchange.lint import ERROR, lint_app, workers_identity, worst
 from exchange.models import AccessProfile, HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
 from exchange.profiles import default_grants
 
@@ -34,6 +34,11 @@ def worker_identity(app: HomeApp, *, max_age: float = 0) -> ManagedIdentity | No
 
 def forget_worker_identities() -> None:
     _identities.clear()
+
+
+def fics_trusting(app: HomeApp, identity: ManagedIdentity) -> list:
+    """The app's live FICs whose subject is the identity's principal id (whatever their issuer)."""
+    return list(app.credentials.filter(removed_at=None, subject__iexact=str(identity.principal_id)))
 
 
 def fic_recently_created(app: HomeApp) -> bool:
@@ -213,7 +218,7 @@ def fic_inventory_report() -> InventoryReport:
         apps.append({"app": app, "findings": findings, "fics": [(f, per_fic[f.pk]) for f in fics],
                      "status": worst(everything),
                      "first": next((f for f in everything if f.severity == ERROR), None),
-                     "worker_identity": worker_identity(app),
+                     "worker_identity": workers_identity(app, identities),  # the lint's own rule
                      "removed": [f for f in app.credentials.all() if f.removed_at]})
     return InventoryReport(apps, identities)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange import profile_views, views
+from exchange import estop_views, profile_views, views
 
 app_name = "exchange"
 urlpatterns = [
@@ -19,4 +19,8 @@ urlpatterns = [
     path("token-tests/<int:pk>/", views.tokentest_detail, name="tokentest-detail"),
     path("sweeps/", views.sweep_list, name="sweep-list"),
     path("sweeps/<int:pk>/", views.sweep_detail, name="sweep-detail"),
+    path("emergency-stop/", estop_views.estop_page, name="estop"),
+    path("emergency-stop/engage/", estop_views.estop_engage, name="estop-engage"),
+    path("emergency-stop/restart/<slug:step>/", estop_views.estop_step, name="estop-step"),
+    path("emergency-stop/<int:pk>/", estop_views.estop_detail, name="estop-detail"),
 ]

@@ -4,6 +4,7 @@ import copy
 import json
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
@@ -85,15 +86,24 @@ def identities(request):
     return render_page(request, "exchange/identities.html", {"apps": report.apps, "identities": report.identities})
 
 
-def _model_form(request, form_class, instance, *, create, update, title):
+def _model_form(request, form_class, instance, *, create, update, title, check=None):
+    """`check(fields=, instance=)`, if given, runs before saving: a ValidationError refuses the form, a note it
+    returns (e.g. "not checked against Graph") is shown with the confirmation."""
     # The form validates a copy: its cleaning writes into the instance, and the service compares old with new.
     form = form_class(request.POST or None, instance=copy.copy(instance))
     if request.method == "POST" and form.is_valid():
         actor = Actor.staff(request.user)
         fields = {f: form.cleaned_data[f] for f in form.Meta.fields}
-        obj = create(actor=actor, **fields) if instance is None else update(instance, actor=actor, **fields)
-        messages.success(request, f"{obj} saved.")
-        return redirect("exchange:identities")
+        try:
+            note = check(fields=fields, instance=instance) if check else None
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            obj = create(actor=actor, **fields) if instance is None else update(instance, actor=actor, **fields)
+            messages.success(request, f"{obj} saved.{f' {note.message}' if note and note.checked else ''}")
+            if note and not note.checked:
+                messages.warning(request, note.message)
+            return redirect("exchange:identities")
     return render_page(request, "exchange/object_form.html", {"form": form, "title": title},
                        status=400 if form.errors else 200)
 
@@ -118,6 +128,7 @@ def identity_form(request, pk=None):
     instance = get_object_or_404(ManagedIdentity, pk=pk) if pk else None
     return _model_form(request, ManagedIdentityForm, instance, create=services.managed_identity_create,
                        update=_updated(services.managed_identity_update, "identity"),
+                       check=services.managed_identity_graph_check,
                        title=f"Edit {instance}" if instance else "Register a managed identity")
 
 
@@ -154,6 +165,7 @@ def fic_create(request, app_pk, identity_pk):
             return redirect("exchange:identities")
     return render_page(request, "exchange/fic_confirm.html", {
         "app": app, "identity": identity, "action": "create", "method": "POST", "url": app.fics_url(),
+        "trusting": selectors.fics_trusting(app, identity),
         "body": json.dumps(services.fic_body_for(app=app, identity=identity), indent=2)})
 
 

@@ -16,7 +16,7 @@ from exchange import selectors as exchange_selectors
 from exchange.clouds import consent_redirect_uri
 from exchange.diagnosis import diagnose
 from exchange.models import HomeApp, Sweep, TokenTest
-from exchange.services import token_test_start
+from exchange.services import EmergencyStopped, token_test_start
 from onboarding import bulk, consent, selectors, services
 from onboarding.forms import BulkImportForm, CustomerAccessProfileForm, CustomerForm, TenantAddForm
 from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant, Tag
@@ -151,8 +151,12 @@ def sweep_start(request):
     if tag and not Tag.objects.filter(name=tag).exists():
         messages.error(request, f"No tag “{tag[:64]}”: no sweep started.")
         return redirect("exchange:tokentest-list")
-    sweep = services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
-                                     started_by=request.user, tag=tag)
+    try:
+        sweep = services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=Actor.staff(request.user),
+                                         started_by=request.user, tag=tag)
+    except EmergencyStopped as exc:
+        messages.error(request, str(exc))
+        return redirect("exchange:estop")
     if sweep.total == 0 and tag:
         messages.warning(request, f"No tenant to test carries the tag “{tag}”.")
     elif sweep.total == 0:

@@ -76,6 +76,7 @@ TEMPLATES = [
                 "signin.views.context_processor",
                 "portal.context_processors.branding",
                 "exchange.context_processors.outages",
+                "exchange.context_processors.emergency_stop",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -222,6 +223,9 @@ SWEEP_INTERVAL_MINUTES = env_float("SWEEP_INTERVAL_MINUTES", 60.0)
 SWEEP_JITTER_SECONDS = env_float("SWEEP_JITTER_SECONDS", 120.0)
 # A sweep sends its tests in tasks of this many: one transaction records a whole batch's steps and outcomes.
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 20)
+# The emergency stop's flag is cached this long: with the shared cache (Redis) a change reaches every process at once;
+# a process with a cache of its own (the demo's) reads the row at least this often.
+ESTOP_CACHE_SECONDS = env_float("ESTOP_CACHE_SECONDS", 5.0)
 # A batch's chains wait on Microsoft side by side, on this many threads of the worker process (not more processes).
 TOKEN_TEST_THREADS = env_int("TOKEN_TEST_THREADS", 20)
 TOKEN_TEST_BATCH_SECONDS = env_float("TOKEN_TEST_BATCH_SECONDS", 30.0)  # then the rest go out as tasks of their own

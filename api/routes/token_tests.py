@@ -65,6 +65,9 @@ def token_test_start(request, tenant_pk: int):
     if tenant.testing_ended:
         raise Problem(409, "tenant-offboarded", "Tenant offboarded",
                       "The tenant is offboarded and the app's removal is confirmed: it is not tested any more.")
+    stop = exchange_services.estop_current()
+    if stop is not None and stop.tests_paused:
+        raise Problem(409, "emergency-stop", "Emergency stop in force", stop.refusal("Token test"))
     running = exchange_selectors.tenant_running_test(tenant)
     if running:
         raise Problem(409, "test-running", "A token test is already running",
@@ -97,7 +100,10 @@ def sweep_start(request):
     if running:
         raise Problem(409, "sweep-running", "A sweep is already running", f"Sweep {running.pk} is running.",
                       sweep_id=running.pk)
-    sweep = onboarding_services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=caller_of(request).actor)
+    try:
+        sweep = onboarding_services.sweep_all_start(trigger=Sweep.Trigger.MANUAL, actor=caller_of(request).actor)
+    except exchange_services.EmergencyStopped as exc:
+        raise Problem(409, "emergency-stop", "Emergency stop in force", str(exc)) from exc
     sweep.refresh_from_db()
     return Status(202, _sweep(sweep))
 

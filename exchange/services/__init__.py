@@ -1,5 +1,6 @@
 """Writes of exchange, by subject: token tests (tokentests, leases, outcomes, reaper), sweeps, the registry of home
 apps and identities, the FIC inventory. This module is their public face: callers outside exchange import from here."""
+from exchange.services.estop_guard import EmergencyStopped, estop_current
 from exchange.services.inventory import InventoryError, fic_body_for, fic_create, fic_delete, fic_inventory_sync
 from exchange.services.outcomes import Execution, token_test_finish
 from exchange.services.profiles import access_profile_create, access_profile_update
@@ -8,6 +9,7 @@ from exchange.services.registry import (
     home_app_create,
     home_app_update,
     managed_identity_create,
+    managed_identity_graph_check,
     managed_identity_update,
     model_update,
 )
@@ -20,8 +22,10 @@ from exchange.services.tokentests import (
 )
 
 __all__ = [
-    "access_profile_create", "access_profile_update", "Execution", "InventoryError", "fic_body_for", "fic_create", "fic_delete", "fic_inventory_sync",
-    "home_app_create", "home_app_update", "managed_identity_create", "managed_identity_update", "model_update",
+    "EmergencyStopped", "Execution", "InventoryError", "access_profile_create", "access_profile_update",
+    "estop_current", "fic_body_for", "fic_create", "fic_delete", "fic_inventory_sync", "home_app_create",
+    "home_app_update", "managed_identity_create", "managed_identity_graph_check", "managed_identity_update",
+    "model_update",
     "sweep_start", "token_test_execute", "token_test_finish", "token_test_start", "token_tests_execute",
     "token_tests_execute_and_requeue", "token_tests_reap",
 ]

@@ -94,8 +94,10 @@ def fic_body_for(*, app: HomeApp, identity: ManagedIdentity) -> dict:
             "description": f"Keyless portal: trusts the managed identity {identity.name} ({identity.client_id})"}
 
 
-def fic_create(*, app: HomeApp, identity: ManagedIdentity, actor: Actor) -> FederatedCredential:
-    body = fic_body_for(app=app, identity=identity)
+def fic_create(*, app: HomeApp, actor: Actor, identity: ManagedIdentity | None = None,
+               body: dict | None = None) -> FederatedCredential:
+    """Create the FIC trusting `identity`, or the FIC `body` describes (the emergency stop's restart re-creates one)."""
+    body = body or fic_body_for(app=app, identity=identity)
     try:
         created = graph.create_fic(app=app, identity=_identity_for(app), body=body)
     except graph.GraphError as exc:

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from exchange.models import TokenTest
+from exchange.services.estop_guard import estop_current
 from exchange.services.outcomes import finish
 from exchange.services.queue import enqueue
 from portal.services import Actor, audit_record
@@ -51,7 +52,8 @@ def token_tests_reap(*, now=None) -> dict:
     out_of_attempts = list(TokenTest.objects.select_related("tenant").filter(
         pk__in=[pk for pk in expired if pk not in requeue]))
     failed = len(finish([(test, WORKER_LOST, None) for test in out_of_attempts], expired_before=now))
-    lost = _lost(now, sent_at, requeued=requeue)
+    stop = estop_current()  # tests held by the emergency stop are not lost: its restart sends them again
+    lost = [] if stop is not None and stop.tests_paused else _lost(now, sent_at, requeued=requeue)
     # Sent in batches like a sweep's; the claim makes a duplicate harmless.
     enqueue(requeue + lost, batch=settings.SWEEP_BATCH_SIZE)
     counts = {"requeued": len(requeue), "failed": failed, "resent": len(lost)}

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exchange.models import Sweep, TokenTest
+from exchange.services.estop_guard import estop_refuse_sweep
 from exchange.services.queue import enqueue
 from portal.services import Actor, audit_record
 
@@ -14,7 +15,9 @@ SWEEP_PRIORITY = 6
 
 def sweep_start(*, tenant_pks: list[int], trigger: str, actor: Actor, started_by=None,
                 jitter_seconds: float = 0.0) -> Sweep:
-    """Fan out one token test per tenant of `tenant_pks` (onboarding says which are active), counted on a Sweep."""
+    """Fan out one token test per tenant of `tenant_pks` (onboarding says which are active), counted on a Sweep.
+    Raises EmergencyStopped while the emergency stop is in force."""
+    estop_refuse_sweep()
     with transaction.atomic():
         tenant_pks = list(tenant_pks)
         sweep = Sweep.objects.create(trigger=trigger, started_by=started_by, total=len(tenant_pks),

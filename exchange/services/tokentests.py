@@ -12,6 +12,7 @@ from exchange.breaker import Outage, breaker_observe, endpoints_degraded, outage
 from exchange.models import ManagedIdentity, Sweep, TokenTest
 from exchange.pool import await_chains, chain_pool
 from exchange.selectors import agreed_grants, worker_identity
+from exchange.services.estop_guard import estop_halted_error, estop_halts, estop_tests_held
 from exchange.services.leases import claim, hand_back, lease_owner, renew
 from exchange.services.outcomes import Execution, endpoint_pair, hand_back_for_retry, record_or_hand_back
 from exchange.services.queue import enqueue
@@ -46,7 +47,8 @@ def _run_chain(test: TokenTest, identity: ManagedIdentity | None, grants: list[d
         return chain.ChainResult([], NO_IDENTITY)
     tenant, app = test.tenant, test.tenant.home_app
     return chain.run(app=app, identity=identity, tenant_id=str(tenant.tenant_id), tenant_cloud=tenant.cloud,
-                     retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None, grants=grants)
+                     retrying=test.attempts > 1, reuse_home_proof=test.sweep_id is not None, grants=grants,
+                     halt=lambda: estop_halts(test.pk))
 
 
 def _outage_of(test: TokenTest, outages: dict) -> Outage | None:
@@ -132,8 +134,9 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
     left queued and returned, for the caller to send on their own. A chain that met our own failure is handed back;
     if recording fails, what can be recorded is, and the rest is handed back. Returns the executions (a held or
     handed-back test has one with its delay; a test not claimable has none) and the tests left unstarted."""
+    held_by_stop = set(estop_tests_held(test_ids))  # the emergency stop: not even claimed
     owner = lease_owner()
-    tests = claim(test_ids, owner=owner, now=now)
+    tests = claim([pk for pk in test_ids if pk not in held_by_stop], owner=owner, now=now)
     if not tests:
         return [], []
     outages = outages_open(now=now)
@@ -144,15 +147,25 @@ def token_tests_execute(*, test_ids: list[int], budget_seconds: float | None = N
     results = list(zip(to_run, _run_all(_Batch(to_run, owner, deadline)), strict=True))
 
     unstarted = [test.pk for test, result in results if result is None]
+    halted = [test.pk for test, result in results if result is not None and result.code == chain.HALTED]
     ours = [test.pk for test, result in results if result is not None and result.infrastructure]
-    runs = [(test, result) for test, result in results if result is not None and not result.infrastructure]
+    runs = [(test, result) for test, result in results
+            if result is not None and not result.infrastructure and result.code != chain.HALTED]
     outages = breaker_observe(counts=_observed(runs), now=now) if runs else outages
     _hold_transients(runs, held, outages)
     degraded = _degraded(runs, now=now)
     runs += [(test, None) for test in tests if test.pk in held and test not in to_run]
     executions = record_or_hand_back(runs, owner=owner, held=held, degraded=degraded, now=now)
     hand_back(unstarted, owner=owner)
-    return executions + hand_back_for_retry(ours, owner=owner), unstarted
+    return executions + _hold_halted(halted, owner=owner) + hand_back_for_retry(ours, owner=owner), unstarted
+
+
+def _hold_halted(test_ids: list[int], *, owner: str) -> list[Execution]:
+    """Chains the emergency stop halted between hops: back to the queue, held, no attempt spent, nothing recorded."""
+    if not test_ids:
+        return []
+    return [Execution(pk, TokenTest.Status.QUEUED)
+            for pk in hand_back(test_ids, owner=owner, error=estop_halted_error())]
 
 
 def token_test_execute(*, test_id: int, now=None) -> Execution | None:
