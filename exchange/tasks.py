@@ -23,6 +23,12 @@ def token_tests_reap() -> None:
     services.token_tests_reap()
 
 
+@shared_task(name="exchange.token_test_steps_prune", acks_late=True)
+def token_test_steps_prune() -> None:
+    """Beat, every RETENTION_INTERVAL_MINUTES: delete old tests' steps (exchange/services/retention.py)."""
+    services.token_test_steps_prune()
+
+
 def _actor(label: str, staff_user_id: int | None) -> Actor:
     """Who a sync is audited as: the staff member who asked for it, or the system (`label`: worker, beat)."""
     user = get_user_model().objects.filter(pk=staff_user_id).first() if staff_user_id else None

@@ -160,3 +160,4 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.channel_kind} #{self.pk}: {self.status}"
+from ops.export_models import ExportJob  # noqa: E402,F401  (background exports: ops/exports.py)

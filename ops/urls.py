@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ops import views
+from ops import export_views, views
 
 app_name = "ops"
 urlpatterns = [
@@ -10,4 +10,8 @@ urlpatterns = [
     path("alerts/channels/<int:pk>/delete/", views.channel_delete, name="channel-delete"),
     path("alerts/routes/new/", views.route_create, name="route-create"),
     path("alerts/routes/<int:pk>/delete/", views.route_delete, name="route-delete"),
+    path("exports/", export_views.export_list, name="export-list"),
+    path("exports/start/<str:kind>/", export_views.export_start, name="export-start"),
+    path("exports/<int:pk>/", export_views.export_detail, name="export-detail"),
+    path("exports/<int:pk>/download/", export_views.export_download, name="export-download"),
 ]

@@ -3,6 +3,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from portal.dates import date_range
+
 
 class AuditFilterForm(forms.Form):
     action = forms.CharField(required=False, max_length=64, label="Action starts with")
@@ -10,6 +12,12 @@ class AuditFilterForm(forms.Form):
     tenant_id = forms.CharField(required=False, max_length=64, label="Tenant id")
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Until (exclusive)")
+
+    def filters(self) -> dict:
+        """The selector's keyword arguments for a valid form (portal.selectors.audit_events)."""
+        data = self.cleaned_data
+        return {"action": data["action"], "actor": data["actor"], "tenant_id": data["tenant_id"].strip(),
+                **date_range(since=data["since"], until=data["until"])}
 
 
 class LoginForm(AuthenticationForm):

@@ -71,3 +71,4 @@ class AuditEvent(models.Model):
 
     def compute_hash(self, key: bytes | None = None) -> str:
         return chain_hash(self.scheme, self.prev_hash, self.canonical(), key)
+from portal.verify_models import AuditVerification  # noqa: E402,F401  (runs of the chain's verification)

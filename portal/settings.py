@@ -348,3 +348,23 @@ CELERY_BEAT_SCHEDULE.update({
     "alerts-watch": {"task": "ops.alerts_watch", "schedule": ALERTS_WATCH_INTERVAL_SECONDS},
     "alerts-digest": {"task": "ops.digest_send", "schedule": crontab(hour=ALERTS_DIGEST_HOUR_UTC, minute=0)},
 })
+
+# Long background jobs (ops/exports.py, portal/verification.py): exports of the audit trail and the token tests, full
+# re-verifications of the audit chain. Their queue, and their own time limit (a 1M-row export takes seconds on
+# PostgreSQL, minutes on SQLite).
+JOBS_QUEUE = env("JOBS_QUEUE", "celery")
+JOBS_TIME_LIMIT_SECONDS = env_int("JOBS_TIME_LIMIT_SECONDS", 3600)
+EXPORT_DIR = Path(env("EXPORT_DIR", str(VAR_DIR / "exports")))  # export files; each removed after the retention
+EXPORT_RETENTION_HOURS = env_float("EXPORT_RETENTION_HOURS", 24.0)
+# Retention of token-test details (exchange/services/retention.py): steps of tests older than RETENTION_STEP_DAYS are
+# deleted (the test's outcome and diagnosis stay), except each tenant's last RETENTION_KEEP_LAST_TESTS tests and every
+# test whose outcome differs from the tenant's previous one. In batches of RETENTION_BATCH_TESTS tests, every
+# RETENTION_INTERVAL_MINUTES. Audit events are never deleted (README, "Archiving old audit events").
+RETENTION_STEP_DAYS = env_int("RETENTION_STEP_DAYS", 30)
+RETENTION_KEEP_LAST_TESTS = env_int("RETENTION_KEEP_LAST_TESTS", 20)
+RETENTION_BATCH_TESTS = env_int("RETENTION_BATCH_TESTS", 500)
+RETENTION_INTERVAL_MINUTES = env_float("RETENTION_INTERVAL_MINUTES", 60.0)
+CELERY_BEAT_SCHEDULE.update({
+    "exports-expire": {"task": "ops.exports_expire", "schedule": 900.0},
+    "token-test-steps-prune": {"task": "exchange.token_test_steps_prune", "schedule": RETENTION_INTERVAL_MINUTES * 60},
+})

@@ -11,7 +11,7 @@ portal_patterns = (
         path("login-locks/", views.login_locks, name="login-locks"),
         path("audit/", views.audit_list, name="audit-list"),
         path("audit/verify/", views.audit_verify, name="audit-verify"),
-        path("audit/export/", views.audit_export, name="audit-export"),
+        path("audit/verify/<int:pk>/", views.audit_verify_run, name="audit-verify-run"),
     ],
     "portal",
 )

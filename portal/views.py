@@ -1,36 +1,27 @@
-"""Views of the portal shell: audit trail and its export, staff sign-in and its locks, error pages."""
-import csv
-import json
-from datetime import UTC, datetime
-
+"""Views of the portal shell: audit trail and its verification (exports: ops/export_views.py), staff sign-in and its locks, error pages."""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.http import StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 
-from portal import selectors
-from portal.dates import date_range
+from portal import selectors, verification
 from portal.forms import AuditFilterForm, LoginForm, LoginUnlockForm
 from portal.htmx import render_page
 from portal.http import is_safe_next
 from portal.keyset import keyset_page
 from portal.roles import staff_required
-from portal.services import Actor, audit_checkpoint_write, audit_record, audit_refusal_record, client_ip, login_unlock
+from portal.services import Actor, audit_refusal_record, client_ip, login_unlock
+from portal.verify_models import AuditVerification
 
 AUDIT_PAGE_SIZE = 50
-EXPORT_CHUNK_ROWS = 2000  # rows read from the database at a time while an export streams
-EXPORT_FIELDS = ["seq", "at", "actor_kind", "actor_id", "actor_label", "action", "target_type", "target_id",
-                 "tenant_id", "detail", "ip", "prev_hash", "hash"]
+VERIFY_RUNS_SHOWN = 10
 
 
 def _audit_filters(request):
     form = AuditFilterForm(request.GET or None)
     filters = {}
     if form.is_valid():
-        data = form.cleaned_data
-        filters = {"action": data["action"], "actor": data["actor"], "tenant_id": data["tenant_id"].strip(),
-                   **date_range(since=data["since"], until=data["until"])}
+        filters = form.filters()
     return form, filters
 
 
@@ -45,62 +36,26 @@ def audit_list(request):
 
 @staff_required("audit")
 def audit_verify(request):
-    quick = request.GET.get("quick") == "1"
-    return render(request, "portal/audit_verify.html",
-                  {"report": selectors.audit_chain_verify(full=not quick), "quick": quick})
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-# A cell a spreadsheet would read as a formula (or that hides one behind a tab or carriage return) gets a leading
-# single quote, as OWASP's "CSV Injection" advice says: the text shows as it is and is never evaluated.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    """The chain's verification: GET shows the verified point and the latest runs; POST runs the incremental check
+    here (only the events after the verified point: seconds) or starts a full re-verification on a worker."""
+    if request.method == "POST":
+        mode = request.POST.get("mode")
+        point = verification.verified_point()
+        if mode == AuditVerification.Mode.INCREMENTAL and point is not None:
+            run = verification.audit_verification_run(mode=mode, user=request.user)
+        else:  # a full run, or the first verification of all (no point yet): in the background
+            run = verification.audit_verification_create(mode=AuditVerification.Mode.FULL, user=request.user)
+        return redirect("portal:audit-verify-run", pk=run.pk)
+    return render(request, "portal/audit_verify.html", {
+        "point": verification.verified_point(), "runs": selectors.audit_verifications(VERIFY_RUNS_SHOWN),
+        "running": selectors.audit_verification_running()})
 
 
 @staff_required("audit")
-def audit_export(request):
-    """Stream the (filtered) trail as CSV or JSON Lines; the export itself is audited, then a checkpoint signs the
-    chain's head (outside the database) and the export holds exactly the events up to that head."""
-    form, filters = _audit_filters(request)
-    fmt = "jsonl" if request.GET.get("format") == "jsonl" else "csv"
-    audit_record(action="audit.exported", actor=Actor.staff(request.user), detail={"format": fmt, "filters": {
-        k: str(v) for k, v in filters.items() if v}}, ip=client_ip(request))
-    checkpoint = audit_checkpoint_write(reason="export")
-    events = (selectors.audit_events(**filters).filter(seq__lte=checkpoint.head_seq).order_by("seq")
-              .values_list(*EXPORT_FIELDS))
-
-    def rows_csv():
-        writer = csv.writer(_Echo())
-        yield writer.writerow(EXPORT_FIELDS)
-        for row in events.iterator(chunk_size=EXPORT_CHUNK_ROWS):
-            row = list(row)
-            row[1] = row[1].isoformat()
-            row[9] = json.dumps(row[9], sort_keys=True)
-            yield writer.writerow([spreadsheet_safe(cell) for cell in row])
-
-    def rows_jsonl():
-        for row in events.iterator(chunk_size=EXPORT_CHUNK_ROWS):
-            item = dict(zip(EXPORT_FIELDS, row, strict=True))
-            item["at"] = item["at"].isoformat()
-            yield json.dumps(item, sort_keys=True) + "\n"
-
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(
-        rows_csv() if fmt == "csv" else rows_jsonl(),
-        content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson",
-    )
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
-    response["X-Audit-Checkpoint"] = f"n={checkpoint.n}; head={checkpoint.head_seq}; hash={checkpoint.head_hash}"
-    return response
+def audit_verify_run(request, pk):
+    run = get_object_or_404(AuditVerification.objects.select_related("requested_by"), pk=pk)
+    return render_page(request, "portal/audit_verify_run.html", {"run": run}, fragment="progress",
+                       stop_polling=not run.running)
 
 
 class _SafeNext:

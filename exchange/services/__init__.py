@@ -1,5 +1,6 @@
 """Writes of exchange, by subject: token tests (tokentests, leases, outcomes, reaper), sweeps, the registry of home
-apps and identities, the FIC inventory. This module is their public face: callers outside exchange import from here."""
+apps and identities, the FIC inventory, access profiles, the emergency stop's guard, the retention of old tests'
+steps. This module is their public face: callers outside exchange import from here."""
 from exchange.services.estop_guard import EmergencyStopped, estop_current
 from exchange.services.inventory import InventoryError, fic_body_for, fic_create, fic_delete, fic_inventory_sync
 from exchange.services.outcomes import Execution, token_test_finish
@@ -13,6 +14,7 @@ from exchange.services.registry import (
     managed_identity_update,
     model_update,
 )
+from exchange.services.retention import token_test_steps_prune
 from exchange.services.sweeps import sweep_start
 from exchange.services.tokentests import (
     token_test_execute,
@@ -27,5 +29,5 @@ __all__ = [
     "home_app_update", "managed_identity_create", "managed_identity_graph_check", "managed_identity_update",
     "model_update",
     "sweep_start", "token_test_execute", "token_test_finish", "token_test_start", "token_tests_execute",
-    "token_tests_execute_and_requeue", "token_tests_reap",
+    "token_tests_execute_and_requeue", "token_tests_reap", "token_test_steps_prune",
 ]

@@ -13,7 +13,7 @@ ACCESS = {
     "portal:logout": "post-only",
     "portal:audit-list": "audit",
     "portal:audit-verify": "audit",
-    "portal:audit-export": "audit",
+    "portal:audit-verify-run": "audit",
     "portal:login-locks": "administer",
     "onboarding:customer-list": "view",
     "onboarding:customer-create": "operate",
@@ -48,6 +48,10 @@ ACCESS = {
     "ops:channel-delete": "post-only",
     "ops:route-create": "post-only",
     "ops:route-delete": "post-only",
+    "ops:export-start": "post-only",  # by role and kind: tests/ops/test_exports.py
+    "ops:export-list": "own-jobs",  # any staff role, each sees only their own jobs: tests/ops/test_exports.py
+    "ops:export-detail": "own-jobs",
+    "ops:export-download": "own-jobs",
 }
 
 # URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).
@@ -61,7 +65,14 @@ URL_KWARGS: dict = {
     "onboarding:tenant-offboard": lambda: {"pk": _tenant().pk},
     "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
     "exchange:sweep-detail": lambda: {"pk": _sweep().pk},
+    "portal:audit-verify-run": lambda: {"pk": _verification().pk},
 }
+
+
+def _verification():
+    from portal.verify_models import AuditVerification
+
+    return AuditVerification.objects.first() or AuditVerification.objects.create(mode="full", status="intact")
 
 
 def _identity():

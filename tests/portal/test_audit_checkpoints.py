@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from portal import audit
+from portal import audit, verification
 from portal.audit import SCHEME_SHA256
 from portal.models import AuditEvent
 from portal.selectors import audit_chain_verify
@@ -34,7 +34,9 @@ def _broken(expected: str, auditor) -> str:
     assert expected in str(raised.value)
     report = audit_chain_verify()
     assert not report.ok and any(expected in problem for problem in report.problems)
-    page = auditor.get(reverse("portal:audit-verify")).content.decode()
+    run = verification.audit_verification_create(mode="full")  # the page's full re-verification (a worker's job)
+    verification.audit_verification_execute(verification_id=run.pk)
+    page = auditor.get(reverse("portal:audit-verify-run", args=[run.pk])).content.decode()
     assert "Broken" in page and expected in page
     return str(raised.value)
 
@@ -209,22 +211,6 @@ def test_scheduled_checkpoint_is_written_only_when_the_trail_grew():
 
 
 @pytest.mark.django_db
-def test_export_writes_a_checkpoint_covering_what_it_exported(auditor):
-    _record(3)
-    response = auditor.get(reverse("portal:audit-export"), {"format": "jsonl"})
-    rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
-    (cp,) = [s.checkpoint for s in audit.checkpoints_read()]
-    assert cp.reason == "export" and rows[-1]["action"] == "audit.exported"
-    assert (rows[-1]["seq"], rows[-1]["hash"]) == (cp.head_seq, cp.head_hash)
-    assert response["X-Audit-Checkpoint"] == f"n=1; head={cp.head_seq}; hash={cp.head_hash}"
-    _record(1, start=3)  # events after the checkpoint: not in that export
-    second = auditor.get(reverse("portal:audit-export"), {"format": "jsonl"})
-    assert len(b"".join(second.streaming_content).decode().splitlines()) == len(rows) + 2
-    assert [s.checkpoint.n for s in audit.checkpoints_read()] == [1, 2]
-    assert audit_chain_verify().ok
-
-
-@pytest.mark.django_db
 def test_quick_verification_starts_at_the_newest_checkpoint(auditor):
     events = _record(4)
     _checkpoint()
@@ -240,7 +226,8 @@ def test_quick_verification_starts_at_the_newest_checkpoint(auditor):
     _checkpoint()
     tamper("DELETE FROM portal_auditevent WHERE seq = %s", [later[-1].seq])
     assert "the last 1 event was deleted" in audit_chain_verify(full=False).problem
-    page = auditor.get(reverse("portal:audit-verify"), {"quick": "1"}).content.decode()
+    run = verification.audit_verification_run(mode="quick")
+    page = auditor.get(reverse("portal:audit-verify-run", args=[run.pk])).content.decode()
     assert "the last 1 event was deleted" in page
 
 

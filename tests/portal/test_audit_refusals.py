@@ -51,10 +51,10 @@ def test_each_user_and_page_is_counted_apart(staff_clients, clock):
         staff_clients["viewer"].get(reverse("portal:audit-list"))
         staff_clients["viewer"].get(reverse("portal:audit-verify"))
         staff_clients["auditor"].get(reverse("console:dashboard"))
-        staff_clients["operator"].post(reverse("portal:audit-export"))
+        staff_clients["operator"].post(reverse("portal:audit-verify"))
     assert sorted((e.actor_label, e.target_id, e.detail["method"]) for e in _refusals()) == [
         ("auditor-user", "console:dashboard", "GET"),
-        ("operator-user", "portal:audit-export", "POST"),
+        ("operator-user", "portal:audit-verify", "POST"),
         ("viewer-user", "portal:audit-list", "GET"),
         ("viewer-user", "portal:audit-verify", "GET"),
     ]

@@ -102,9 +102,8 @@ def test_the_token_test_list_and_the_audit_trail_keep_their_filters_in_the_pager
     audit = Page(html)
     (_, older, _), = audit.find("a", rel="next")
     assert older["href"].startswith("?action=test.kit&older=") and older["hx-target"] == "#audit-rows"
-    exports = [a["href"] for _, a, _ in audit.find("a") if a.get("href", "").startswith(reverse("portal:audit-export"))]
-    assert exports == [reverse("portal:audit-export") + "?action=test.kit",
-                       reverse("portal:audit-export") + "?action=test.kit&format=jsonl"]
+    (_, export, _), = [f for f in audit.find("form") if f[1].get("action", "").startswith("/exports/")]
+    assert export["action"] == reverse("ops:export-start", args=["audit"]) + "?action=test.kit"  # the page's filters
 
 
 # --- the form field ---------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.selectors import audit_chain_verify
+from portal.verification import audit_verification_record
+from portal.verify_models import AuditVerification
 
 
 def _n(count: int, noun: str) -> str:
@@ -10,7 +12,8 @@ def _n(count: int, noun: str) -> str:
 
 class Command(BaseCommand):
     help = ("Verify the audit trail's keyed hash chain against the checkpoints in AUDIT_CHECKPOINT_DIR; exit 1 naming "
-            "every problem found.")
+            "every problem found. The run is recorded (a full one that finds the chain intact is the point the audit page's "
+            "incremental check starts from).")
 
     def add_arguments(self, parser):
         parser.add_argument("--quick", action="store_true",
@@ -19,6 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, quick=False, **options):
         report = audit_chain_verify(full=not quick)
+        mode = AuditVerification.Mode.QUICK if quick else AuditVerification.Mode.FULL
+        audit_verification_record(mode=mode, report=report, label="manage.py audit_verify")
         newest = report.newest_checkpoint
         if newest is not None:
             self.stdout.write(f"{_n(report.checkpoints, 'checkpoint')} verified; the newest, #{newest.n} of {newest.at}, "
