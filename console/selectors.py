@@ -13,7 +13,7 @@ from exchange import selectors as exchange_selectors
 from exchange.chain import ARM_STEP, HOME_STEP, IMDS_STEP, TENANT_STEP
 from exchange.lint import ERROR, WARNING
 from exchange.models import TokenTest
-from onboarding.models import STATUS_COLOURS, CustomerTenant
+from onboarding.models import CustomerTenant
 from portal.models import AuditEvent
 
 S = CustomerTenant.Status
@@ -42,7 +42,7 @@ def tenant_tiles() -> list[dict]:
     """One tile per status with its count (one grouped query over the tenant table), linking to that list."""
     counts = dict(CustomerTenant.objects.with_status().order_by().values("state").annotate(n=Count("pk"))
                   .values_list("state", "n"))
-    return [{"status": status, "label": status.label, "colour": STATUS_COLOURS[status], "n": counts.get(status, 0),
+    return [{"status": status, "label": status.label, "colour": status.colour, "n": counts.get(status, 0),
              "url": tenants_url(status=status.value)} for status in S]
 
 

@@ -17,7 +17,7 @@ from onboarding.forms import TenantBulkForm, TenantFilterForm
 from portal.htmx import render_page
 from portal.roles import staff_required
 from portal.services import Actor, audit_record, client_ip
-from portal.views import _Echo, spreadsheet_safe  # the audit export's formula guard, reused
+from portal.spreadsheet import Echo, spreadsheet_safe
 
 PAGE_SIZE = 50
 
@@ -46,7 +46,7 @@ def tenant_export(request):
     _, filters = _filters(request)
     audit_record(action="tenant.exported", actor=Actor.staff(request.user), ip=client_ip(request),
                  detail={"filters": {k: str(v) for k, v in vars(filters).items() if v}})
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
 
     def rows():
         yield writer.writerow(tenant_selectors.EXPORT_FIELDS)

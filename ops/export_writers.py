@@ -12,13 +12,13 @@ from pathlib import Path
 
 from django.db import connection
 
+from portal.spreadsheet import spreadsheet_safe
+
 BUFFER_BYTES = 1 << 20  # written (and hashed) a MiB at a time
 PYTHON_CHUNK_ROWS = 5000  # rows per keyset page on the Python path
 PROGRESS_SECONDS = 1.0
 
-# A cell a spreadsheet would read as a formula (or that hides one behind a tab or carriage return) gets a leading
-# single quote, as OWASP's "CSV Injection" advice says: the text shows as it is and is never evaluated.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# portal.spreadsheet's formula guard, as SQL for COPY.
 _SQL_FORMULA_STARTS = "('=', '+', '-', '@', E'\\t', E'\\r')"
 
 TEXT, INT, TIME, JSON, UUID, IP = "text", "int", "time", "json", "uuid", "ip"
@@ -36,12 +36,6 @@ class Written:
     rows: int
     size: int
     sha256: str
-
-
-def spreadsheet_safe(value):
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 class _File:

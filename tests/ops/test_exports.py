@@ -19,11 +19,11 @@ from django.utils import timezone
 from exchange.models import TokenTest, TokenTestStep
 from ops import exports
 from ops.export_models import ExportJob
-from ops.export_writers import spreadsheet_safe
 from portal import audit
 from portal.models import AuditEvent
 from portal.selectors import audit_chain_verify
 from portal.services import Actor, audit_record
+from portal.spreadsheet import spreadsheet_safe
 
 
 @pytest.fixture(autouse=True)
