@@ -58,7 +58,7 @@ def test_every_staff_page_has_a_strict_csp_no_inline_code_and_no_store(pages_wor
         assert "no-store" in response["Cache-Control"], url
         assert _inline_code(response.content.decode()) == [], url
     dashboard = admin_client_portal.get(reverse("console:dashboard")).content.decode()
-    assert 'id="health-chart-data"' in dashboard and "portal/dashboard.js" in dashboard  # the chart is drawn
+    assert 'id="chart-hours-data"' in dashboard and "portal/dashboard.js" in dashboard  # the charts are drawn
     issued = admin_client_portal.post(reverse("onboarding:consent-link-issue", args=[pages_world.tenant.pk]))
     assert issued.status_code == 200 and "portal/copy.js" in issued.content.decode()
     assert _inline_code(issued.content.decode()) == []
