@@ -200,13 +200,17 @@ def _grouped(done):
 
 def _audit_finished(done) -> None:
     # The trail records what changed: every test someone asked for, and a swept tenant only when its outcome
-    # differs from the last one (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000).
+    # differs from its last check's (a sweep of 1,000 unchanged tenants is one "sweep.finished" event, not 1,000;
+    # nor is an outage that lasts several sweeps recorded again in each).
     audit_record_many([
         {"action": "tokentest.finished", "actor": WORKER, "target_type": "tokentest", "target_id": str(test.pk),
          "tenant_id": str(test.tenant.tenant_id), "detail": {"outcome": diagnosis.outcome, "code": diagnosis.code,
-                                                              "attempts": test.attempts,
-                                                              "previous": test.tenant.last_outcome}}
-        for test, diagnosis, _ in done if not test.sweep_id or test.tenant.last_outcome != diagnosis.outcome])
+                                                              "attempts": test.attempts, "previous": _previous(test)}}
+        for test, diagnosis, _ in done if not test.sweep_id or _previous(test) != diagnosis.outcome])
+
+
+def _previous(test: TokenTest) -> str:
+    return test.tenant.last_check_outcome or test.tenant.last_outcome
 
 
 def finish(items: list[tuple[TokenTest, str, dict | None]], *, owner: str | None = None,

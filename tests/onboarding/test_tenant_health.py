@@ -10,9 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from emulator import world as demo
-from exchange.models import TokenTest
+from exchange.models import Sweep, TokenTest
+from exchange.services import token_test_execute
 from exchange.signals import tenants_tested
 from onboarding.models import CustomerTenant
+from portal.models import AuditEvent
 from tests.exchange.conftest import run_test
 
 
@@ -102,3 +104,16 @@ def test_migration_gives_back_the_last_definitive_outcome(make_tenant):
     assert (tenant.last_tested_at, tenant.last_check_at) == (verified_at, outage_at)
     assert (never.status, never.last_outcome, never.last_tested_at, never.last_check_note) == (
         "consent_received", "", None, "last check could not reach Microsoft")
+
+
+def test_an_outage_over_several_sweeps_is_audited_once_per_tenant(portal_on_emulator, make_tenant, settings):
+    settings.TOKEN_TEST_MAX_ATTEMPTS = 1
+    tenant = make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
+    portal_on_emulator.control.faults(token={"fail_next": 10_000, "fail_status": 503, "retry_after": 0})
+    for _ in range(3):
+        sweep = Sweep.objects.create(trigger="schedule", total=1)
+        test = TokenTest.objects.create(tenant=tenant, trigger="sweep", sweep=sweep)
+        token_test_execute(test_id=test.pk)
+    assert list(TokenTest.objects.values_list("outcome", flat=True)) == ["transient"] * 3
+    events = AuditEvent.objects.filter(action="tokentest.finished")
+    assert [e.detail["previous"] for e in events] == [""]  # the first check that could not reach Microsoft only
