@@ -230,7 +230,13 @@ def _arm_hop(steps: list[ChainStep], app, tenant_cloud: str, access_token: str) 
                               resource_id=app.probe_resource_id)
         except Exception as exc:  # noqa: BLE001
             return step_failed(steps, step, classify(ARM, exc=exc)), []
-        return _arm_answer(steps, step, app, probe), probe.subscriptions
+        return _arm_answer(steps, step, app, probe), probe.subscriptions or _probed_subscription(app)
+
+
+def _probed_subscription(app) -> list[dict]:
+    """An app that probes one resource sees (at least) the subscription it lies in: "every subscription" means it."""
+    parts = app.probe_resource_id.strip("/").split("/")
+    return [{"id": parts[1], "name": "", "state": ""}] if len(parts) > 1 and parts[0].lower() == "subscriptions" else []
 
 
 def _tenant_claims(steps: list[ChainStep]) -> dict:

@@ -101,3 +101,11 @@ def test_agreed_grants_fall_back_to_the_default_profile(make_tenant):
     grants = agreed_grants([mine, other])
     assert grants[mine.pk] == [{"role": MMP, "scope": FABRIKAM_SUB + DCR}]
     assert grants[other.pk] == [{"role": "Reader", "scope": "*"}]
+
+
+def test_an_app_probing_one_resource_is_checked_on_its_subscription(run_for, portal_on_emulator):
+    portal_on_emulator.app.probe_resource_id = f"{FABRIKAM_SUB}/resourceGroups/monitoring"
+    portal_on_emulator.app.save()
+    test = run_for(demo.FABRIKAM)
+    assert test.outcome == "verified"
+    assert _check(test).detail["held"][0]["scope"] == FABRIKAM_SUB
