@@ -13,7 +13,7 @@ MMP = "Monitoring Metrics Publisher"
 
 
 def _customer(*grants):
-    profile = AccessProfile.objects.create(name=f"profile {len(grants)} {grants[0]}", grants=[
+    profile = AccessProfile.objects.create(name=f"Agreed {AccessProfile.objects.count()}", grants=[
         {"role": role, "scope": scope} for role, scope in grants])
     return Customer.objects.create(name=f"Customer of {profile.name}", access_profile=profile)
 
