@@ -109,3 +109,10 @@ def test_an_app_probing_one_resource_is_checked_on_its_subscription(run_for, por
     test = run_for(demo.FABRIKAM)
     assert test.outcome == "verified"
     assert _check(test).detail["held"][0]["scope"] == FABRIKAM_SUB
+
+
+def test_the_default_profile_costs_one_arm_request_per_visible_subscription(run_for, portal_on_emulator):
+    """The probe lists the subscriptions, then one role-assignment read each (Reader's id is named without asking)."""
+    portal_on_emulator.control.reset_requests()
+    assert run_for(demo.FABRIKAM).outcome == "verified"
+    assert portal_on_emulator.control.requests()["by_endpoint"]["arm"] == 2
