@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 
 from exchange import arm, entra, imds
-from exchange.chain_access import ACCESS_STEP, DEFAULT_GRANTS, NO_ROLE, VERIFIED, access_hop
+from exchange.chain_access import ACCESS_STEP, DEFAULT_GRANTS, NO_ROLE, VERIFIED, access_hop, probed_subscription
 from exchange.chain_steps import ChainResult, ChainStep, Step, on_wire, redact, step_failed
 from exchange.clouds import CLOUDS
 from exchange.faults import (
@@ -233,7 +233,7 @@ def _arm_hop(steps: list[ChainStep], app, tenant_cloud: str, access_token: str) 
                               resource_id=app.probe_resource_id)
         except Exception as exc:  # noqa: BLE001
             return step_failed(steps, step, classify(ARM, exc=exc)), []
-        return _arm_answer(steps, step, app, probe), probe.subscriptions
+        return _arm_answer(steps, step, app, probe), probe.subscriptions or probed_subscription(app.probe_resource_id)
 
 
 def _tenant_claims(steps: list[ChainStep]) -> dict:

@@ -50,6 +50,13 @@ def agreed_scopes(grants, subscriptions: list[dict]) -> tuple[list[dict], list[d
     return pairs, missing
 
 
+def probed_subscription(resource_id: str) -> list[dict]:
+    """An app that probes one resource (HomeApp.probe_resource_id) sees at least the subscription it lies in: there,
+    "every subscription" means that one."""
+    parts = resource_id.strip("/").split("/")
+    return [{"id": parts[1], "name": "", "state": ""}] if len(parts) > 1 and parts[0].lower() == "subscriptions" else []
+
+
 def _covers(patterns: list[str], action: str) -> bool:
     action = action.lower()
     return any(re.match("^" + ".*".join(re.escape(part) for part in p.lower().split("*")) + "$", action)

@@ -13,7 +13,7 @@ MMP = "Monitoring Metrics Publisher"
 
 
 def _customer(*grants):
-    profile = AccessProfile.objects.create(name=f"profile {len(grants)} {grants[0]}", grants=[
+    profile = AccessProfile.objects.create(name=f"Agreed {AccessProfile.objects.count()}", grants=[
         {"role": role, "scope": scope} for role, scope in grants])
     return Customer.objects.create(name=f"Customer of {profile.name}", access_profile=profile)
 
@@ -101,3 +101,18 @@ def test_agreed_grants_fall_back_to_the_default_profile(make_tenant):
     grants = agreed_grants([mine, other])
     assert grants[mine.pk] == [{"role": MMP, "scope": FABRIKAM_SUB + DCR}]
     assert grants[other.pk] == [{"role": "Reader", "scope": "*"}]
+
+
+def test_an_app_probing_one_resource_is_checked_on_its_subscription(run_for, portal_on_emulator):
+    portal_on_emulator.app.probe_resource_id = f"{FABRIKAM_SUB}/resourceGroups/monitoring"
+    portal_on_emulator.app.save()
+    test = run_for(demo.FABRIKAM)
+    assert test.outcome == "verified"
+    assert _check(test).detail["held"][0]["scope"] == FABRIKAM_SUB
+
+
+def test_the_default_profile_costs_one_arm_request_per_visible_subscription(run_for, portal_on_emulator):
+    """The probe lists the subscriptions, then one role-assignment read each (Reader's id is named without asking)."""
+    portal_on_emulator.control.reset_requests()
+    assert run_for(demo.FABRIKAM).outcome == "verified"
+    assert portal_on_emulator.control.requests()["by_endpoint"]["arm"] == 2

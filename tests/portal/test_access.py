@@ -40,6 +40,10 @@ ACCESS = {
     "onboarding:tenant-test-now": "post-only",
     "onboarding:sweep-start": "post-only",
     "exchange:sweep-detail": "view",
+    "exchange:access-profiles": "view",
+    "exchange:access-profile-create": "administer",
+    "exchange:access-profile-edit": "administer",
+    "onboarding:customer-access-profile": "post-only",  # POSTs by role: tests/exchange/test_access_profiles.py
     "signin:start": "public",
     "signin:callback": "public",
     "ops:alert-list": "view",
@@ -66,6 +70,8 @@ URL_KWARGS: dict = {
     "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
     "exchange:sweep-detail": lambda: {"pk": _sweep().pk},
     "portal:audit-verify-run": lambda: {"pk": _verification().pk},
+    "exchange:access-profile-edit": lambda: {"pk": _access_profile().pk},
+    "onboarding:customer-access-profile": lambda: {"pk": _tenant().customer_id},
 }
 
 
@@ -73,6 +79,13 @@ def _verification():
     from portal.verify_models import AuditVerification
 
     return AuditVerification.objects.first() or AuditVerification.objects.create(mode="full", status="intact")
+
+
+def _access_profile():
+    from exchange.models import AccessProfile
+
+    return AccessProfile.objects.first() or AccessProfile.objects.create(name="p", grants=[{"role": "Reader",
+                                                                                            "scope": "*"}])
 
 
 def _identity():

@@ -104,8 +104,9 @@ class Command(BaseCommand):
 
     def _demo_customers(self, app):
         """One customer in each state but the one you reach yourself: Fabrikam verified, Tailspin consented without
-        the agreed role, Woodgrove failing (its consent was removed), Adatum declined, Litware invited, Proseware a
-        draft, Wingtip offboarded. Northwind is left for you to onboard through the consent flow."""
+        the agreed role, Woodgrove failing (the portal recorded a consent Microsoft does not have: AADSTS700016),
+        Adatum declined, Litware invited, Proseware a draft, Wingtip offboarded. Northwind is left for you to onboard
+        through the consent flow."""
         actor = Actor.system("demo")
         fic_inventory_sync(app=app, actor=actor)
         if Customer.objects.exists():
