@@ -56,6 +56,16 @@ ACCESS = {
     "ops:export-list": "own-jobs",  # any staff role, each sees only their own jobs: tests/ops/test_exports.py
     "ops:export-detail": "own-jobs",
     "ops:export-download": "own-jobs",
+    "onboarding:tenant-list": "view",
+    "onboarding:tenant-export": "view",
+    "onboarding:tenant-bulk": "post-only",  # by role and action: tests/onboarding/test_bulk_actions.py
+    "onboarding:customer-edit": "operate",
+    "onboarding:customer-archive": "operate",
+    "onboarding:customer-unarchive": "post-only",
+    "exchange:estop": "view",
+    "exchange:estop-engage": "administer",
+    "exchange:estop-step": "post-only",  # by role: tests/exchange/test_estop.py
+    "exchange:estop-detail": "view",
 }
 
 # URLs that need arguments: name -> a function of the test's objects returning kwargs (filled in by later modules).
@@ -72,6 +82,11 @@ URL_KWARGS: dict = {
     "portal:audit-verify-run": lambda: {"pk": _verification().pk},
     "exchange:access-profile-edit": lambda: {"pk": _access_profile().pk},
     "onboarding:customer-access-profile": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-edit": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-archive": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-unarchive": lambda: {"pk": _tenant().customer_id},
+    "exchange:estop-step": lambda: {"step": "canary"},
+    "exchange:estop-detail": lambda: {"pk": _estop().pk},
 }
 
 
@@ -79,6 +94,16 @@ def _verification():
     from portal.verify_models import AuditVerification
 
     return AuditVerification.objects.first() or AuditVerification.objects.create(mode="full", status="intact")
+
+
+def _estop():
+    """An emergency stop that ended (one in force would stop the other tests' exchanges)."""
+    from django.utils import timezone
+
+    from exchange.models import EmergencyStop
+
+    return EmergencyStop.objects.first() or EmergencyStop.objects.create(
+        reason="r", engaged_by_label="t", stage="ended", current=None, ended_at=timezone.now())
 
 
 def _access_profile():
