@@ -1,113 +1,15 @@
-"""Home apps, managed identities, their federated credentials, and the token tests that prove the chain works."""
+"""The token tests that prove the chain works, their steps and the sweeps that fan them out; home apps, managed
+identities and their federated credentials (exchange/registry_models.py), access profiles (exchange/profiles.py), the
+rollups and the emergency stop are re-exported here: `from exchange.models import …` finds every model of the app."""
 from enum import nonmember
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from exchange.clouds import CLOUD_CHOICES, CLOUDS
 from exchange.profiles import AccessProfile
+from exchange.registry_models import FederatedCredential, HomeApp, ManagedIdentity
 from portal.choices import BAD, OK, WARN, Badge, ColouredChoices
-
-
-class HomeApp(models.Model):
-    """The MSSP's multi-tenant app registration that customers consent to."""
-
-    class ConsentVersion(models.TextChoices):
-        V1 = "v1", "v1 (/adminconsent)"
-        V2 = "v2", "v2 (/v2.0/adminconsent with scope)"
-
-    name = models.CharField(max_length=120)
-    client_id = models.UUIDField("application (client) id")
-    object_id = models.UUIDField("object id", null=True, blank=True)
-    home_tenant_id = models.UUIDField("home tenant id")
-    cloud = models.CharField(max_length=16, choices=CLOUD_CHOICES, default="global")
-    consent_version = models.CharField(max_length=2, choices=ConsentVersion.choices, default=ConsentVersion.V2)
-    probe_resource_id = models.CharField(
-        "ARM probe", max_length=600, blank=True,
-        help_text="Empty: list subscriptions. Otherwise an ARM resource id to GET (e.g. /subscriptions/…).",
-    )
-    mi_audience = models.CharField(
-        "managed-identity token audience", max_length=600, blank=True,
-        help_text="Empty: the cloud's exchange audience (api://AzureADTokenExchange). An older setup's custom "
-                  "Application ID URI audience goes here, so the workers request their token for it.")
-    verify_home_token = models.BooleanField(
-        "also prove the FIC in the home tenant", default=True,
-        help_text="Adds one home-tenant token request to each test; tells a FIC problem from a consent problem.",
-    )
-    # As last read from Graph by the inventory sync.
-    sign_in_audience = models.CharField(max_length=40, blank=True)
-    redirect_uris = models.JSONField(default=list, blank=True)
-    graph_synced_at = models.DateTimeField(null=True, blank=True)
-    graph_error = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["cloud", "client_id"], name="homeapp_unique_client_per_cloud")]
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    @property
-    def cloud_info(self):
-        return CLOUDS[self.cloud]
-
-    @property
-    def exchange_audience(self) -> str:
-        return self.mi_audience or CLOUDS[self.cloud].exchange_audience
-
-    def fics_url(self) -> str:
-        """Graph's collection of the app's federated credentials (shown before a change through Graph)."""
-        return (f"{self.cloud_info.graph_url}/v1.0/applications/{self.object_id or '{object id}'}"
-                "/federatedIdentityCredentials")
-
-
-class ManagedIdentity(models.Model):
-    """A user-assigned managed identity the workers run as; `in_use` marks the one they present."""
-
-    name = models.CharField(max_length=120)
-    client_id = models.UUIDField("client id", unique=True)
-    principal_id = models.UUIDField("principal (object) id")
-    tenant_id = models.UUIDField("tenant id")
-    cloud = models.CharField(max_length=16, choices=CLOUD_CHOICES, default="global")
-    resource_id = models.CharField(max_length=600, blank=True)
-    in_use = models.BooleanField("used by the workers", default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name_plural = "managed identities"
-
-    def __str__(self):
-        return self.name
-
-    @property
-    def cloud_info(self):
-        return CLOUDS[self.cloud]
-
-
-class FederatedCredential(models.Model):
-    """One FIC of a home app as last read from Microsoft Graph."""
-
-    home_app = models.ForeignKey(HomeApp, on_delete=models.CASCADE, related_name="credentials")
-    graph_id = models.CharField(max_length=64)
-    name = models.CharField(max_length=120)
-    issuer = models.CharField(max_length=600)
-    subject = models.CharField(max_length=600)
-    audiences = models.JSONField(default=list)
-    description = models.CharField(max_length=600, blank=True)
-    first_seen = models.DateTimeField(default=timezone.now)
-    last_seen = models.DateTimeField(default=timezone.now)
-    removed_at = models.DateTimeField(null=True, blank=True)
-    created_by_portal_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["home_app", "graph_id"], name="fic_unique_graph_id")]
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
 
 
 class Sweep(models.Model):
@@ -274,45 +176,10 @@ class TokenTestStep(models.Model):
         return f"{self.name} ({'ok' if self.ok else self.error_code or 'failed'})"
 
 
-class TokenTestRollup(models.Model):
-    """Finished token tests counted per UTC hour and day × outcome × diagnosis code (exchange.rollups keeps them as
-    tests finish), so charts never read the tests; kept when old tests' steps are pruned."""
-
-    class Period(models.TextChoices):
-        HOUR = "hour", "Hour"
-        DAY = "day", "Day"
-
-    period = models.CharField(max_length=4, choices=Period.choices)
-    start = models.DateTimeField()
-    outcome = models.CharField(max_length=24)  # a TokenTest.Outcome value
-    diagnosis_code = models.CharField(max_length=40, blank=True)
-    n = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["period", "start", "outcome", "diagnosis_code"],
-                                               name="tokentestrollup_bucket")]
-
-    def __str__(self):
-        return f"{self.period} {self.start:%Y-%m-%d %H:00} {self.outcome} {self.diagnosis_code}: {self.n}"
-
-
-class HopLatencyRollup(models.Model):
-    """A histogram of each hop's duration per UTC hour: how many steps of `hop` took at most `le_ms` (and more than
-    the bucket below), with their total duration; p50/p95 are estimated from it (exchange.rollups)."""
-
-    hour = models.DateTimeField()
-    hop = models.CharField(max_length=32)
-    le_ms = models.PositiveIntegerField(help_text="the bucket's upper bound; rollups.OVERFLOW_MS for +Inf")
-    n = models.PositiveIntegerField(default=0)
-    sum_ms = models.BigIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["hour", "hop", "le_ms"], name="hoplatencyrollup_bucket")]
-
-    def __str__(self):
-        return f"{self.hour:%Y-%m-%d %H:00} {self.hop} ≤{self.le_ms} ms: {self.n}"
-# The emergency stop's model lives in a module of its own (exchange/estop_models.py); it is part of this app.
+# The rollups and the emergency stop live in modules of their own (exchange/rollup_models.py, estop_models.py); they
+# are part of this app.
 from exchange.estop_models import EmergencyStop  # noqa: E402
+from exchange.rollup_models import HopLatencyRollup, TokenTestRollup  # noqa: E402
 
 __all__ = ["AccessProfile", "EmergencyStop", "FederatedCredential", "HomeApp", "HopLatencyRollup", "ManagedIdentity", "Sweep",
            "TokenTest", "TokenTestRollup", "TokenTestStep"]
