@@ -38,6 +38,10 @@ ACCESS = {
     "onboarding:tenant-test-now": "post-only",
     "onboarding:sweep-start": "post-only",
     "exchange:sweep-detail": "view",
+    "exchange:estop": "view",
+    "exchange:estop-detail": "view",
+    "exchange:estop-engage": "administer",
+    "exchange:estop-step": "post-only",  # POSTs by role: tests/exchange/test_estop.py
     "signin:start": "public",
     "signin:callback": "public",
     "ops:alert-list": "view",
@@ -59,7 +63,17 @@ URL_KWARGS: dict = {
     "onboarding:tenant-offboard": lambda: {"pk": _tenant().pk},
     "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
     "exchange:sweep-detail": lambda: {"pk": _sweep().pk},
+    "exchange:estop-detail": lambda: {"pk": _ended_stop().pk},
 }
+
+
+def _ended_stop():
+    from django.utils import timezone
+
+    from exchange.models import EmergencyStop
+
+    return EmergencyStop.objects.create(reason="drill", engaged_by_label="admin", stage="ended", current=None,
+                                        ended_at=timezone.now())
 
 
 def _identity():
