@@ -41,6 +41,16 @@ def _fics_in_entra(emulator) -> set[str]:
     return {f["name"] for f in emulator.world.app(demo.APP_ID)["fics"]}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_halt_check():
+    """This process's memo of the stop (a second long) must not outlive a test whose rows are rolled back."""
+    from exchange.services import estop_guard
+
+    estop_guard._recent[0] = 0.0
+    yield
+    estop_guard._recent[0] = 0.0
+
+
 @pytest.fixture
 def fabrikam(portal_on_emulator, make_tenant):
     return make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
@@ -225,7 +235,6 @@ def test_a_chain_halted_by_the_stop_is_held_with_no_attempt_spent(portal_on_emul
     assert execution.status == "queued" and execution.retry_in is None
     assert (test.status, test.attempts, test.outcome, test.steps.count()) == ("queued", 0, "", 0)
     assert test.error["held"]["reason"] == "mid-run"
-    estop_guard._recent[0] = 0.0
 
 
 def test_the_page_walks_the_restart_over_http(portal_on_emulator, fabrikam, staff_clients,
