@@ -43,7 +43,8 @@ def estop_engage(request):
             messages.error(request, str(exc))
             return redirect("exchange:estop")
         else:
-            messages.warning(request, f"Emergency stop engaged: {stop.history[-1]['summary']}")
+            deleted = f" {stop.history[-1]['summary']}" if form.cleaned_data["delete_fics"] else ""
+            messages.warning(request, f"Emergency stop engaged: token tests held, sweeps refused.{deleted}")
             return redirect("exchange:estop")
     return render_page(request, "exchange/estop_confirm.html", {"form": form}, status=400 if form.errors else 200)
 

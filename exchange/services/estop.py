@@ -114,10 +114,12 @@ def _fics_recreate(stop: EmergencyStop, actor: Actor) -> list[dict]:
     for app_pk, records in groupby(deleted, key=lambda r: r["app"]):
         app = HomeApp.objects.filter(pk=app_pk).first()
         if app is not None:
-            fic_inventory_sync(app=app, actor=actor)
+            # A read of Graph with the workers' token: the home tenant's own proof that their FIC works again.
+            proven = "error" not in fic_inventory_sync(app=app, actor=actor)
             live = {(f.issuer, f.subject) for f in app.credentials.filter(removed_at=None)}
         for record in records:
-            result = {"app_name": record["app_name"], "name": record["name"]}
+            result = {"app_name": record["app_name"], "name": record["name"],
+                      "home_tenant": "accepted the workers' token" if app is not None and proven else "refused"}
             if app is None:
                 results.append({**result, "status": FAILED, "error": "The home app was removed from the portal."})
             elif (record["issuer"], record["subject"]) in live:
@@ -153,9 +155,10 @@ def estop_restart_canary(*, actor: Actor, user=None, canary_tenant_pk: int | Non
             tenant = TokenTest.objects.select_related("tenant").filter(tenant_id=canary_tenant_pk).first().tenant
             test = token_test_start(tenant=tenant, trigger=TokenTest.Trigger.MANUAL, actor=actor, requested_by=user)
         canary = f"canary token test #{test.pk} of {tenants[canary_tenant_pk]}" if test else "no canary test"
+        home = "; the home tenant accepted the workers' token (Graph read)" if results else ""
         return _record(stop, actor=actor, ok=True, action="estop.restart_canary", fics=results,
                        canary_test=test.pk if test else None, fields={"stage": Stage.CANARY, "canary_test": test},
-                       summary=f"{len(results)} FIC(s) back; {canary}.")
+                       summary=f"{len(results)} FIC(s) back{home}; {canary}.")
 
 
 def estop_restart_tests(*, actor: Actor) -> EmergencyStop:

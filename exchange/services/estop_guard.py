@@ -136,7 +136,7 @@ RECENT_VERIFIED = 500
 
 def canary_candidates() -> list[tuple[int, str]]:
     """(tenant pk, label) of tenants recently verified, newest first: a canary should be one known to work."""
-    rows = (TokenTest.objects.filter(outcome=TokenTest.Outcome.VERIFIED).order_by("-finished_at")
+    rows = (TokenTest.objects.filter(outcome=TokenTest.Outcome.VERIFIED).order_by("-pk")  # newest first, on the pk
             .values_list("tenant_id", "tenant__primary_domain", "tenant__tenant_id")[:RECENT_VERIFIED])
     seen: dict[int, str] = {}
     for pk, domain, tenant_id in rows:

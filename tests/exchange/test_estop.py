@@ -41,6 +41,16 @@ def _fics_in_entra(emulator) -> set[str]:
     return {f["name"] for f in emulator.world.app(demo.APP_ID)["fics"]}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_halt_check():
+    """This process's memo of the stop (a second long) must not outlive a test whose rows are rolled back."""
+    from exchange.services import estop_guard
+
+    estop_guard._recent[0] = 0.0
+    yield
+    estop_guard._recent[0] = 0.0
+
+
 @pytest.fixture
 def fabrikam(portal_on_emulator, make_tenant):
     return make_tenant(tenant_id=demo.FABRIKAM, home_app=portal_on_emulator.app)
@@ -225,4 +235,25 @@ def test_a_chain_halted_by_the_stop_is_held_with_no_attempt_spent(portal_on_emul
     assert execution.status == "queued" and execution.retry_in is None
     assert (test.status, test.attempts, test.outcome, test.steps.count()) == ("queued", 0, "", 0)
     assert test.error["held"]["reason"] == "mid-run"
-    estop_guard._recent[0] = 0.0
+
+
+def test_the_page_walks_the_restart_over_http(portal_on_emulator, fabrikam, staff_clients,
+                                              django_capture_on_commit_callbacks):
+    admin = staff_clients["admin"]
+    assert run_test(fabrikam, django_capture_on_commit_callbacks).outcome == "verified"
+    admin.post(reverse("exchange:estop-engage"), {"reason": "drill", "confirm": "on", "delete_fics": "on"})
+    page = admin.get(reverse("exchange:estop")).content.decode()
+    assert "az ad app federated-credential create --id" in page and "Re-create keyless-worker by hand" in page
+    refused = admin.post(reverse("exchange:estop-step", args=["tests"]), follow=True).content.decode()
+    assert "Not at this point" in refused
+    failed = admin.post(reverse("exchange:estop-step", args=["canary"]), {"canary": str(fabrikam.pk)},
+                        follow=True).content.decode()
+    assert "could not be re-created" in failed and EmergencyStop.objects.get().stage == "stopped"
+    _recreate_by_hand(portal_on_emulator.emulator, EmergencyStop.objects.get().deleted_fics[0])
+    admin.post(reverse("exchange:estop-step", args=["canary"]), {"canary": str(fabrikam.pk)})
+    stop = EmergencyStop.objects.get()
+    assert stop.stage == "canary" and stop.canary_test.tenant_id == fabrikam.pk
+    fragment = admin.get(reverse("exchange:estop"), HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200 and b'id="estop-canary"' in fragment.content and b"<html" not in fragment.content
+    admin.post(reverse("exchange:estop-step", args=["abort"]))
+    assert EmergencyStop.objects.get().stage == "stopped"

@@ -113,3 +113,14 @@ def test_the_page_names_each_finding_once(portal_on_emulator, staff_clients):
     assert page.count("Fix first:") == 1
 
 
+
+
+def test_an_edit_that_keeps_the_ids_asks_graph_nothing(portal_on_emulator, staff_clients):
+    identity = portal_on_emulator.identity
+    portal_on_emulator.control.reset_requests()
+    response = staff_clients["admin"].post(reverse("exchange:identity-edit", kwargs={"pk": identity.pk}), {
+        "name": "renamed", "client_id": str(identity.client_id), "principal_id": str(identity.principal_id),
+        "tenant_id": str(identity.tenant_id), "cloud": "global", "resource_id": identity.resource_id, "in_use": "on"},
+        follow=True)
+    assert b"renamed saved." in response.content and b"hecked against Graph" not in response.content
+    assert portal_on_emulator.control.requests()["total"] == 0

@@ -43,7 +43,10 @@ class Command(BaseCommand):
             stop = estop.estop_restart_canary(actor=actor)
             self.stdout.write(f"stage 1: {stop.history[-1]['summary']}")
             if stop.stage != EmergencyStop.Stage.CANARY:
-                raise CommandError("Stage 1 failed: the stop stays in force.")
+                for record in stop.deleted_fics:
+                    self.stdout.write(f"  re-create {record['name']} by hand: {record.get('by_hand', '')}")
+                raise CommandError("Stage 1 failed: the stop stays in force. Re-create the FICs by hand "
+                                   "(above), then run off again.")
         if stop.stage == EmergencyStop.Stage.CANARY:
             stop = estop.estop_restart_tests(actor=actor)
             self.stdout.write(f"stage 2: {stop.history[-1]['summary']}")
