@@ -1,6 +1,6 @@
 from django.urls import path
 
-from onboarding import views
+from onboarding import picker, views
 
 app_name = "onboarding"
 urlpatterns = [
@@ -10,7 +10,7 @@ urlpatterns = [
     path("customers/<int:pk>/", views.customer_detail, name="customer-detail"),
     path("customers/<int:pk>/tenants/add/", views.tenant_add, name="tenant-add"),
     path("tenants/<int:pk>/", views.tenant_detail, name="tenant-detail"),
-    path("tenants/picker/", views.tenant_picker, name="tenant-picker"),
+    path("tenants/picker/", picker.tenant_picker, name="tenant-picker"),
     path("tenants/<int:pk>/consent-link/", views.consent_link_issue, name="consent-link-issue"),
     path("tenants/<int:pk>/offboard/", views.tenant_offboard, name="tenant-offboard"),
     path("tenants/<int:pk>/test-now/", views.tenant_test_now, name="tenant-test-now"),
