@@ -56,6 +56,8 @@ PAGES = [
     Page("audit, deep page", "portal:audit-list", params={"older": "@deep_seq"}),
     Page("audit, an action", "portal:audit-list", params={"action": "consent."}),
     Page("audit, a tenant", "portal:audit-list", params={"tenant_id": "@tenant_id"}),
+    Page("audit, an actor", "portal:audit-list", params={"actor": "bench-admin"}),
+    Page("audit, an absent actor", "portal:audit-list", params={"actor": "nobody"}),
     Page("audit, dates", "portal:audit-list", params={"since": "@week_ago", "until": "@yesterday"}),
     Page("identities", "exchange:identities"),
     Page("alerts", "ops:alert-list"),

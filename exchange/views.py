@@ -48,7 +48,7 @@ def tokentest_list(request):
     page = keyset_page(selectors.token_tests(**filters), keys=selectors.TOKEN_TEST_KEYS, size=PAGE_SIZE,
                        older=request.GET.get("older", ""), newer=request.GET.get("newer", ""))
     context = {"form": form, "page": page, "sweeps": selectors.sweeps(RECENT_SWEEPS),
-               "tenant": selectors.tenant_named(filters.get("tenant_id"))}
+               "tenant": selectors.tenant_named(filters.get("tenant_id")), "sweep": filters.get("sweep_id")}
     return render_page(request, "exchange/tokentest_list.html", context, fragment="rows", target="tokentest-rows")
 
 

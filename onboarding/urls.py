@@ -1,6 +1,6 @@
 from django.urls import path
 
-from onboarding import customer_views, tenant_views, views
+from onboarding import customer_views, picker, tenant_views, views
 
 app_name = "onboarding"
 urlpatterns = [
@@ -17,7 +17,7 @@ urlpatterns = [
     path("tenants/export.csv", tenant_views.tenant_export, name="tenant-export"),
     path("tenants/bulk/", tenant_views.tenant_bulk, name="tenant-bulk"),
     path("tenants/<int:pk>/", views.tenant_detail, name="tenant-detail"),
-    path("tenants/picker/", views.tenant_picker, name="tenant-picker"),
+    path("tenants/picker/", picker.tenant_picker, name="tenant-picker"),
     path("tenants/<int:pk>/consent-link/", views.consent_link_issue, name="consent-link-issue"),
     path("tenants/<int:pk>/offboard/", views.tenant_offboard, name="tenant-offboard"),
     path("tenants/<int:pk>/test-now/", views.tenant_test_now, name="tenant-test-now"),

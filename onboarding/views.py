@@ -1,13 +1,9 @@
-"""Views of onboarding: customers and tenants (staff), the tenant picker of long lists' filters, and the public consent
-landing page (customers)."""
-from urllib.parse import urlsplit
-
+"""Views of onboarding: customers and tenants (staff), and the public consent landing page (customers)."""
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +18,6 @@ from onboarding.forms import BulkImportForm, CustomerAccessProfileForm, Customer
 from onboarding.models import ConsentCallbackKind, ConsentLink, Customer, CustomerTenant, Tag
 from portal.htmx import render_page
 from portal.http import safe_next
-from portal.keyset import CURSOR_PARAMS
 from portal.roles import staff_required
 from portal.services import Actor, client_ip
 
@@ -208,32 +203,6 @@ def bulk_import(request):
     return render(request, "onboarding/bulk_import.html", {
         "form": form, "rows": rows, "problems": problems, "created": sum(r.ok for r in rows or []),
         "refused": sum(not r.ok for r in rows or [])}, status=400 if form.errors or problems else 200)
-
-
-PICKER_DROPS = ("q", "next", "tenant", "page", *CURSOR_PARAMS)  # the picker's own fields, and a list's position
-
-
-@staff_required("view")
-@require_GET
-def tenant_picker(request):
-    """Up to TENANT_MATCHES tenants matching `q`, each a link to the list named by `next` (a path on this site) with
-    its filters kept and tenant=<pk>: the htmx fragment of a list's tenant filter, or a page of its own without JS."""
-    query = request.GET.get("q", "").strip()[:100]
-    back = urlsplit(safe_next(request, request.GET.get("next"), "exchange:tokentest-list"))
-    params = QueryDict(back.query, mutable=True)
-    for name, values in request.GET.lists():  # the list's current filters (htmx includes its filter form)
-        params.setlist(name, [value for value in values if value])
-    for name in PICKER_DROPS:
-        params.pop(name, None)
-    matches = [(tenant, f"{back.path}?{_with_tenant(params, tenant.pk)}") for tenant in selectors.tenant_search(query)]
-    context = {"query": query, "matches": matches, "limit": selectors.TENANT_MATCHES, "back": back.path}
-    return render_page(request, "onboarding/tenant_picker.html", context, fragment="matches")
-
-
-def _with_tenant(params: QueryDict, pk: int) -> str:
-    chosen = params.copy()
-    chosen["tenant"] = str(pk)
-    return chosen.urlencode()
 
 
 # --- public: the consent landing page ------------------------------------------------------------------------------

@@ -105,5 +105,7 @@ def test_every_sweep_is_listed_and_a_sweep_links_to_all_its_failures(staff_clien
     assert [s.pk for s in first] + [s.pk for s in second] == [s.pk for s in reversed(sweeps)]
     detail = client.get(reverse("exchange:sweep-detail", kwargs={"pk": sweeps[0].pk})).content.decode()
     assert f'The first 2 of 3: <a href="{LIST}?sweep={sweeps[0].pk}&amp;status=failed">' in detail
-    runs = client.get(LIST, {"sweep": sweeps[0].pk, "status": "failed"}).context["page"]
+    response = client.get(LIST, {"sweep": sweeps[0].pk, "status": "failed"})
+    runs = response.context["page"]
     assert len(runs) == 3 and {t.sweep_id for t in runs} == {sweeps[0].pk}
+    assert '<a href="?status=failed">all sweeps</a>' in response.content.decode()

@@ -90,3 +90,14 @@ def test_counts_are_exact_below_the_threshold_and_estimated_past_it(tests_with_t
     assert str(ListCount(1234)) == "1,234"
     assert str(ListCount(1_020_000, exact=False)) == "about 1,020,000"
     assert str(ListCount(500, exact=False, counted=10_000)) == "more than 10,000"  # the planner guessed low
+
+
+@pytest.mark.django_db
+def test_the_actor_filter_pages_too_and_has_its_trigram_index_on_postgresql():
+    audit_record_many([{"action": "test.actor", "actor": Actor.system(f"robot-{n % 3}")} for n in range(9)])
+    pages, _ = walk(audit_events(actor="ROBOT-1"), AUDIT_KEYS, size=2)
+    assert [[e.actor_label for e in p] for p in pages] == [["robot-1", "robot-1"], ["robot-1"]]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'audit_actor_trgm'")
+            assert "gin_trgm_ops" in cursor.fetchone()[0]
