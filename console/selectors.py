@@ -11,30 +11,27 @@ from django.urls import NoReverseMatch, reverse
 from exchange import rollups
 from exchange import selectors as exchange_selectors
 from exchange.chain import ARM_STEP, HOME_STEP, IMDS_STEP, TENANT_STEP
+from exchange.chain_access import ACCESS_STEP
 from exchange.lint import ERROR, WARNING
-from exchange.models import TokenTest
 from onboarding.models import CustomerTenant
 from portal.models import AuditEvent
 
 S = CustomerTenant.Status
 ATTENTION = (S.FAILING, S.NO_ROLE, S.DECLINED)  # the statuses an operator has something to do about
 TESTED = (S.VERIFIED, S.NO_ROLE, S.FAILING)  # a tenant whose last token test said something about it
-HOPS = (IMDS_STEP, HOME_STEP, TENANT_STEP, ARM_STEP)  # the chain's order
+HOPS = (IMDS_STEP, HOME_STEP, TENANT_STEP, ARM_STEP, ACCESS_STEP)  # the chain's order
 HOP_LABELS = {IMDS_STEP: "Managed-identity token (IMDS)", HOME_STEP: "Home tenant token (FIC exchange)",
-              TENANT_STEP: "Customer tenant token", ARM_STEP: "Azure Resource Manager probe"}
+              TENANT_STEP: "Customer tenant token", ARM_STEP: "Azure Resource Manager probe",
+              ACCESS_STEP: "Agreed access check (ARM role assignments)"}
 ATTENTION_SHOWN = 10
 RECENT_EVENTS_SHOWN = 8
 HOURS_CHARTED, DAYS_CHARTED = 48, 30
 LATENCY_HOURS = 24
-TOP_CODES = 6
 
 
 def tenants_url(**params) -> str:
-    """The tenants page filtered by `params` (a plain path until that page is merged)."""
-    try:
-        path = reverse("onboarding:tenant-list")
-    except NoReverseMatch:
-        path = "/tenants/"
+    """The tenants page filtered by `params`."""
+    path = reverse("onboarding:tenant-list")
     return f"{path}?{urlencode(params)}" if params else path
 
 
@@ -72,13 +69,7 @@ def credential_findings() -> list[dict]:
 
 def runs(*, now: datetime) -> dict:
     """The last day's runs (not tenants) and the commonest diagnoses of the last 30 days, from the rollups."""
-    # Windows of whole buckets: the current hour (or day) and those before it, 24 hours (30 days) in all.
-    day = rollups.runs_summary(since=now - timedelta(hours=23))
-    month = rollups.runs_summary(since=now - timedelta(days=DAYS_CHARTED - 1), period=rollups.DAY)
-    return {"total": day["total"], "verified": day["verified"],
-            "rate": round(100 * day["verified"] / day["total"]) if day["total"] else None,
-            "codes": month["codes"][:TOP_CODES],
-            "running": TokenTest.objects.filter(status__in=TokenTest.PENDING).count()}
+    return exchange_selectors.runs_overview(now=now)
 
 
 def _chart(series: dict, fmt: str, key: str) -> dict:

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from exchange import rollups
 from exchange.breaker import outages_open
 from exchange.clouds import consent_redirect_uri
 from exchange.entra import oidc_discovery_problem_cached
@@ -143,46 +143,21 @@ def sweep_failures(sweep: Sweep, *, limit: int) -> list[TokenTest]:
     return list(sweep.tests.filter(status=TokenTest.Status.FAILED).select_related("tenant")[:limit])
 
 
-RECENT_RUNS = 500  # the finished tests the success rate is computed over
+RUNS_WINDOW_HOURS = 24  # the success rate of runs is over this many hours (whole hours of the rollups)
+DIAGNOSES_WINDOW_DAYS = 30  # the commonest diagnoses are over this many days
 TOP_CODES = 6
-CHART_DAYS = 14
 
 
-def health_overview() -> dict:
-    """Exchange's figures for the dashboard: the recent success rate, the commonest diagnoses, tests queued or
-    running, and finished tests per day. (Tenants' figures are onboarding's.)"""
-    recent = TokenTest.objects.filter(status__in=TokenTest.FINISHED)
-    latest = list(recent.order_by("-finished_at").values_list("outcome", flat=True)[:RECENT_RUNS])
-    total = len(latest)
-    ok = latest.count(TokenTest.Outcome.VERIFIED)
-    codes = (recent.exclude(diagnosis_code__in=["", TokenTest.Outcome.VERIFIED]).values("diagnosis_code")
-             .annotate(n=Count("pk")).order_by("-n")[:TOP_CODES])
-    return {
-        "recent_total": total,
-        "recent_success_rate": round(100 * ok / total) if total else None,
-        "top_codes": list(codes),
-        "running": TokenTest.objects.filter(status__in=TokenTest.PENDING).count(),
-        "chart": daily_counts(days=CHART_DAYS),
-        "chart_days": CHART_DAYS,
-    }
-
-
-def daily_counts(*, days: int) -> dict | None:
-    """Finished token tests per day, verified vs not, for the dashboard's chart."""
-    start = timezone.now() - timedelta(days=days - 1)
-    rows = (TokenTest.objects.filter(finished_at__gte=start).annotate(day=TruncDate("finished_at"))
-            .values("day").annotate(total=Count("pk"), ok=Count("pk", filter=Q(outcome=TokenTest.Outcome.VERIFIED))))
-    by_day = {row["day"]: row for row in rows}
-    if not by_day:
-        return None
-    labels, ok, failed = [], [], []
-    for offset in range(days):
-        day = (start + timedelta(days=offset)).date()
-        row = by_day.get(day, {"total": 0, "ok": 0})
-        labels.append(day.isoformat())
-        ok.append(row["ok"])
-        failed.append(row["total"] - row["ok"])
-    return {"labels": labels, "verified": ok, "failed": failed}
+def runs_overview(*, now: datetime | None = None) -> dict:
+    """Runs (not tenants) from the rollups, never the tests: the last day's count and success rate, the commonest
+    diagnoses of the last 30 days, and the tests queued or running now."""
+    now = now or timezone.now()
+    day = rollups.runs_summary(since=now - timedelta(hours=RUNS_WINDOW_HOURS - 1))
+    month = rollups.runs_summary(since=now - timedelta(days=DIAGNOSES_WINDOW_DAYS - 1), period=rollups.DAY)
+    return {"total": day["total"], "verified": day["verified"],
+            "rate": round(100 * day["verified"] / day["total"]) if day["total"] else None,
+            "codes": month["codes"][:TOP_CODES],
+            "running": TokenTest.objects.filter(status__in=TokenTest.PENDING).count()}
 
 
 def outages_current(*, now: datetime | None = None) -> list[dict]:
