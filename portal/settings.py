@@ -315,6 +315,9 @@ API_OIDC_MAX_BYTES = env_int("API_OIDC_MAX_BYTES", 256 * 1024)  # larger documen
 API_JWKS_TTL_SECONDS = env_int("API_JWKS_TTL_SECONDS", 3600)  # an issuer's keys kept in the shared cache
 API_JWKS_REFRESH_SECONDS = env_int("API_JWKS_REFRESH_SECONDS", 30)  # an unknown kid re-reads the keys at most this often
 API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)  # how long an Idempotency-Key's answer is replayed
+# An API export streams in its request: one that would hold more events than this is refused (page through
+# /audit-events, narrow the filters, or use the portal's background export, which has no such limit).
+API_EXPORT_MAX_ROWS = env_int("API_EXPORT_MAX_ROWS", 100_000)
 CELERY_BEAT_SCHEDULE["api-purge"] = {"task": "api.purge", "schedule": 3600.0}
 
 # Alerts and metrics (ops/, README "Alerts and metrics"). E-mail through Django's mail framework: SMTP when EMAIL_HOST

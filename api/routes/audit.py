@@ -2,14 +2,17 @@
 import json
 from datetime import datetime
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
 from api import schemas as s
 from api.api import caller_of, guarded
+from api.problems import Problem
 from api.routes.common import keyset_page
 from portal import selectors as portal_selectors
+from portal.keyset import count_bounded
 from portal.services import audit_record, client_ip
 
 # --- the audit trail -------------------------------------------------------------------------------------------------
@@ -47,8 +50,17 @@ def audit_event_list(request, filters: Query[AuditFilters], cursor: str | None =
     "responses": {"200": {"description": "JSON Lines, oldest first",
                           "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}})
 def audit_event_export(request, filters: Query[AuditFilters]):
-    """Stream the (filtered) trail as JSON Lines, oldest first; the export itself is audited."""
+    """Stream the (filtered) trail as JSON Lines, oldest first; the export itself is audited. At most
+    API_EXPORT_MAX_ROWS events: a larger export is refused before anything is sent (a request must finish within the
+    server's timeout; the portal's exports run in the background and have no such limit)."""
     caller = caller_of(request)
+    found = count_bounded(_audit_events(filters), exact_up_to=settings.API_EXPORT_MAX_ROWS)
+    if not found.exact:
+        raise Problem(422, "export-too-large", "Export too large",
+                      f"These filters match {found} events, more than the {settings.API_EXPORT_MAX_ROWS:,} an API "
+                      "export streams. Narrow them (since, until, action, actor, tenant_id), page through GET "
+                      "/api/v1/audit-events with next_cursor, or start a background export on the portal's audit page.",
+                      limit=settings.API_EXPORT_MAX_ROWS)
     audit_record(action="audit.exported", actor=caller.actor, ip=client_ip(request), detail={
         "format": "jsonl", "via": "api", "filters": {k: str(v) for k, v in filters.dict().items() if v}})
     events = _audit_events(filters).order_by("seq").values_list(*EXPORT_FIELDS)

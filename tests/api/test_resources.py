@@ -9,6 +9,7 @@ from api.models import IdempotencyKey, IdentityProvider, PortalToken
 from exchange.models import Sweep, TokenTest
 from onboarding.models import ConsentLink, Customer, CustomerTenant
 from portal.models import AuditEvent
+from portal.services import Actor, audit_record
 
 PROBLEM = "application/problem+json"
 
@@ -265,3 +266,17 @@ def test_a_retried_token_test_start_replays_instead_of_conflicting(api_world, ma
     assert first.status_code == retry.status_code == 202 and retry.json()["id"] == first.json()["id"]
     assert tenant.token_tests.count() == 1
     assert api.post(f"/tenants/{tenant.pk}/token-tests", headers={"Idempotency-Key": "x" * 256}).status_code == 400
+
+
+def test_an_api_export_larger_than_its_limit_is_refused_before_anything_is_sent(api_world, settings):
+    settings.API_EXPORT_MAX_ROWS = 3
+    auditor = api_world.login("auditor")
+    for n in range(5):
+        audit_record(action=f"test.bulk{n}", actor=Actor.system("test"))
+    refused = auditor.get("/audit-events/export", {"action": "test.bulk"})
+    assert refused.status_code == 422 and refused["Content-Type"] == "application/problem+json"
+    body = refused.json()
+    assert body["type"].endswith(":export-too-large") and body["limit"] == 3 and "next_cursor" in body["detail"]
+    assert not AuditEvent.objects.filter(action="audit.exported").exists()  # refused: nothing exported, nothing said
+    narrowed = auditor.get("/audit-events/export", {"action": "test.bulk1"})
+    assert narrowed.status_code == 200 and len(b"".join(narrowed.streaming_content).splitlines()) == 1
