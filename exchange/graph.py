@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 from azure.core.credentials import AccessToken
 
+from exchange.chain_tokens import app_token
 from exchange.clouds import CLOUDS
 from exchange.http import ssl_context
 
@@ -34,14 +35,12 @@ class GraphApp:
 
 
 class _ChainCredential:
-    """An azure-core credential whose tokens come from exchange.chain.app_token (no secret involved)."""
+    """An azure-core credential whose tokens come from exchange.chain_tokens.app_token (no secret involved)."""
 
     def __init__(self, app, identity):
         self.app, self.identity = app, identity
 
     def get_token(self, *scopes, **kwargs) -> AccessToken:
-        from exchange.chain import app_token
-
         result = app_token(app=self.app, identity=self.identity, tenant_id=str(self.app.home_tenant_id),
                            scope=scopes[0])
         if "access_token" not in result:

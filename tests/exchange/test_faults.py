@@ -56,7 +56,7 @@ def test_one_retry_after_parser():
 
 
 def _client(portal_on_emulator, tenant_id):
-    from exchange.chain import _assertion
+    from exchange.chain_tokens import _assertion
 
     return entra.confidential_client(login_base=portal_on_emulator.info["base_url"], tenant_id=tenant_id,
                                      client_id=demo.APP_ID,
