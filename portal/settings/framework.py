@@ -113,7 +113,7 @@ LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 3600)  # or until an admin unlocks it
 LOGIN_URL = "portal:login"
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"  # our 403 page, audited (Django's own has inline style)
-LOGIN_REDIRECT_URL = "console:dashboard"
+LOGIN_REDIRECT_URL = "console:home"  # each role's home: the dashboard, or the audit trail for auditors
 LOGOUT_REDIRECT_URL = "portal:login"
 
 LANGUAGE_CODE = "en-us"

@@ -3,6 +3,7 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from portal.roles import CAPABILITIES, ROLES
+from tests.conftest import PASSWORD
 
 # url name -> the capability it needs ("public" for pages anyone may open). A new URL must be added here:
 # test_every_url_is_listed fails otherwise, so no page escapes this test.
@@ -180,6 +181,14 @@ def test_url_against_every_role(name, staff_clients, make_tenant):
 def test_home_sends_each_role_to_its_page(staff_clients):
     assert staff_clients["viewer"].get(reverse("console:home"))["Location"] == reverse("console:dashboard")
     assert staff_clients["auditor"].get(reverse("console:home"))["Location"] == reverse("portal:audit-list")
+
+
+@pytest.mark.parametrize("role, home", [("auditor", "portal:audit-list"), ("viewer", "console:dashboard")])
+def test_signing_in_with_a_password_lands_on_the_roles_home(client, make_staff, role, home):
+    """An auditor signs in to the audit trail, not to a dashboard it may not see."""
+    make_staff(role, f"{role}-home")
+    response = client.post(reverse("portal:login"), {"username": f"{role}-home", "password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse(home) and response.status_code == 200
 
 
 def test_forbidden_page_is_the_portal_page(staff_clients):
