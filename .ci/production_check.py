@@ -233,6 +233,8 @@ def wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
 
 
 def main() -> int:
+    # Longer than our usual functions on purpose: the stage read top to bottom (build, migrate, serve, check, clean up)
+    # inside the one try/finally that must stop gunicorn and drop the database whatever happens.
     # A cancelled CI job (SIGTERM, SIGHUP) still runs the clean-up below: gunicorn stopped, the database dropped.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda number, frame: sys.exit(128 + number))
