@@ -154,6 +154,7 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=18300)
     parser.add_argument("--no-gunicorn", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the database (to EXPLAIN the exports' queries)")
     args = parser.parse_args()
     recreate_database()
     os.environ.update(ENV)
@@ -183,7 +184,8 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        recreate_database(drop_only=True)
+        if not args.keep:
+            recreate_database(drop_only=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,10 +20,10 @@ from django.utils import timezone
 from exchange.models import TokenTest, TokenTestStep
 from ops import exports
 from ops.export_models import ExportJob
-from ops.export_writers import spreadsheet_safe
+from ops.export_writers import _copy_sql, spreadsheet_safe
 from portal import audit
 from portal.models import AuditEvent
-from portal.selectors import audit_chain_verify
+from portal.selectors import audit_chain_verify, audit_events
 from portal.services import Actor, audit_record
 
 
@@ -208,3 +209,26 @@ def test_a_failed_export_says_why_and_leaves_no_file(make_staff, settings, tmp_p
     _run(job)
     assert job.status == "failed" and "could not be written" in job.error
     assert b"could not be written" in client.get(reverse("ops:export-detail", args=[job.pk])).content
+
+
+@pytest.mark.django_db
+def test_rows_leave_in_key_order_without_a_sort_on_the_server(make_staff):
+    """Numeric key order (not the text of the key), and on PostgreSQL along the index: a sort of the whole result
+    would spill into a temporary file on the server."""
+    client = _client(make_staff("auditor"))
+    for i in range(25):
+        audit_record(action="test.order", actor=Actor.system("t"), detail={"i": i})
+    for fmt in ("csv", "jsonl"):
+        job = _run(_start(client, "audit", fmt, action="test.order"))
+        body = _download(client, job).decode()
+        rows = (list(csv.DictReader(io.StringIO(body))) if fmt == "csv"
+                else [json.loads(line) for line in body.splitlines()])
+        seqs = [int(row["seq"]) for row in rows]
+        assert len(seqs) == 25 and seqs == sorted(seqs)
+    if connection.vendor == "postgresql":
+        sql, params = _copy_sql(audit_events(), exports.KINDS["audit"].columns, "seq", "csv")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute("EXPLAIN " + sql[len("COPY ("):sql.rindex(") TO STDOUT")], params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Sort" not in plan, plan
