@@ -22,6 +22,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _SQL_FORMULA_STARTS = "('=', '+', '-', '@', E'\\t', E'\\r')"
 
 TEXT, INT, TIME, JSON, UUID, IP = "text", "int", "time", "json", "uuid", "ip"
+PLAIN = "plain"  # text the portal itself writes from a fixed vocabulary (choices, hex hashes): no guard needed
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def _sql_csv(column: str, kind: str) -> str:
         return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
     if kind in (INT, UUID):
         return f"{column}::text"
+    if kind == PLAIN:
+        return column
     if kind == IP:
         return f"host({column})"
     text = f"{column}::text" if kind == JSON else column
