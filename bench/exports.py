@@ -104,10 +104,24 @@ def in_process(user):
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
 
 
-def under_gunicorn(port: int, password: str):
-    """Start an export from the audit page served by gunicorn (default 30 s timeout), a worker writes it."""
+def _signed_in(base: str, password: str):
     import requests
 
+    session = requests.Session()
+    for _ in range(150):
+        try:
+            login = session.get(f"{base}/login/", timeout=30)
+            break
+        except requests.RequestException:  # still booting
+            time.sleep(0.2)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    session.post(f"{base}/login/", data={"username": "bench", "password": password, "csrfmiddlewaretoken": token},
+                 timeout=10).raise_for_status()
+    return session
+
+
+def under_gunicorn(port: int, password: str):
+    """Start an export from the audit page served by gunicorn (default 30 s timeout), a worker writes it."""
     env = {**os.environ, **ENV}
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -115,16 +129,8 @@ def under_gunicorn(port: int, password: str):
                                "--pool", "solo", "-l", "WARNING"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        base, session = f"http://127.0.0.1:{port}", requests.Session()
-        for _ in range(150):
-            try:
-                login = session.get(f"{base}/login/", timeout=30)
-                break
-            except requests.RequestException:  # still booting
-                time.sleep(0.2)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-        session.post(f"{base}/login/", data={"username": "bench", "password": password,
-                                             "csrfmiddlewaretoken": token}, timeout=10).raise_for_status()
+        base = f"http://127.0.0.1:{port}"
+        session = _signed_in(base, password)
         page = session.get(f"{base}/audit/", timeout=30)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         t0 = time.perf_counter()

@@ -1,5 +1,6 @@
 """Writes of exchange, by subject: token tests (tokentests, leases, outcomes, reaper), sweeps, the registry of home
-apps and identities, the FIC inventory, the retention of old tests' steps. This module is their public face: callers outside exchange import from here."""
+apps and identities, the FIC inventory, the retention of old tests' steps. This module is their public face: callers
+outside exchange import from here."""
 from exchange.services.inventory import InventoryError, fic_body_for, fic_create, fic_delete, fic_inventory_sync
 from exchange.services.outcomes import Execution, token_test_finish
 from exchange.services.reaper import token_tests_reap
