@@ -25,6 +25,7 @@ from portal.services import Actor, audit_checkpoint_write, audit_record
 
 logger = logging.getLogger(__name__)
 Status = ExportJob.Status
+AUDITED_IDS = 100  # job ids named in one audit event (the counts are always there)
 STUCK_GRACE_SECONDS = 300  # past JOBS_TIME_LIMIT_SECONDS, a job still "running" lost its worker
 
 
@@ -188,6 +189,7 @@ def exports_expire(*, now=None) -> dict:
                                                      "or killed): start the export again.")
     if expired or stuck:
         audit_record(action="export.files_removed", actor=Actor.system("exports"), detail={
-            "expired": [j.pk for j in expired], "abandoned": [j.pk for j in stuck],
+            "expired": [j.pk for j in expired][:AUDITED_IDS], "abandoned": [j.pk for j in stuck][:AUDITED_IDS],
+            "expired_count": len(expired), "abandoned_count": len(stuck),
             "retention_hours": settings.EXPORT_RETENTION_HOURS})
     return {"expired": len(expired), "abandoned": len(stuck)}
