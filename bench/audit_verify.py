@@ -4,7 +4,8 @@
 
 A fresh database (SQLite under var/ by default; a PostgreSQL URL works too and is emptied first), N events appended
 in batches of 1,000 as a sweep appends them, a checkpoint, 1,000 more events; then the full verification and the
-quick one (from the checkpoint). Prints events per second for each.
+quick one (from the checkpoint). Prints events per second for each, and the incremental check (the audit page's, from the verified point the full walk
+recorded) after 1,000 more.
 """
 import argparse
 import os
@@ -34,6 +35,7 @@ def main():
 
     from portal.selectors import audit_chain_verify
     from portal.services import Actor, audit_checkpoint_write, audit_record_many
+    from portal.verification import audit_verification_record, audit_verification_run
 
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
@@ -60,11 +62,19 @@ def main():
     quick = audit_chain_verify(full=False)
     quick_s = time.perf_counter() - started
     assert full.ok and quick.ok, (full.problems, quick.problems)
+    audit_verification_record(mode="full", report=full, label="bench")  # the verified point
+    append(1000)
+    started = time.perf_counter()
+    incremental = audit_verification_run(mode="incremental")
+    incremental_s = time.perf_counter() - started
+    assert incremental.status == "intact", incremental.problems
     print(f"database: {args.database_url.split('://')[0]}, {args.events + 1000:,} events")
     print(f"append (batches of 1,000): {args.events / appended:,.0f} events/s")
     print(f"checkpoint: {checkpointed * 1000:.1f} ms")
     print(f"full verification: {full.checked:,} events in {full_s:.2f} s ({full.checked / full_s:,.0f} events/s)")
     print(f"quick verification (from the checkpoint): {quick.checked:,} events in {quick_s * 1000:.0f} ms")
+    print(f"incremental verification (the page's, from the verified point, 1,000 new events): {incremental.checked:,} "
+          f"events in {incremental_s * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -94,19 +94,34 @@ def in_process(user):
     for kind in ("audit", "tokentests"):
         for fmt in ("csv", "jsonl"):
             job = ExportJob.objects.create(kind=kind, format=fmt, requested_by=user)
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             with PeakRss() as rss:
                 job = exports.export_execute(job_id=job.pk)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             assert job.status == "succeeded", job.error
             print(f"{kind:10} {fmt:5} {job.rows_done:>9,} rows in {wall:5.2f} s = {job.rows_done / wall:>9,.0f} rows/s;"
-                  f" peak RSS +{rss.peak / 1024:.1f} MiB; file {job.size / 2**20:,.0f} MiB", flush=True)
+                  f" CPU here {cpu:.1f} s; peak RSS +{rss.peak / 1024:.1f} MiB; file {job.size / 2**20:,.0f} MiB; "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def _signed_in(base: str, password: str):
+    import requests
+
+    session = requests.Session()
+    for _ in range(150):
+        try:
+            login = session.get(f"{base}/login/", timeout=30)
+            break
+        except requests.RequestException:  # still booting
+            time.sleep(0.2)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    session.post(f"{base}/login/", data={"username": "bench", "password": password, "csrfmiddlewaretoken": token},
+                 timeout=10).raise_for_status()
+    return session
 
 
 def under_gunicorn(port: int, password: str):
     """Start an export from the audit page served by gunicorn (default 30 s timeout), a worker writes it."""
-    import requests
-
     env = {**os.environ, **ENV}
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -114,16 +129,8 @@ def under_gunicorn(port: int, password: str):
                                "--pool", "solo", "-l", "WARNING"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        base, session = f"http://127.0.0.1:{port}", requests.Session()
-        for _ in range(150):
-            try:
-                login = session.get(f"{base}/login/", timeout=30)
-                break
-            except requests.RequestException:  # still booting
-                time.sleep(0.2)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-        session.post(f"{base}/login/", data={"username": "bench", "password": password,
-                                             "csrfmiddlewaretoken": token}, timeout=10).raise_for_status()
+        base = f"http://127.0.0.1:{port}"
+        session = _signed_in(base, password)
         page = session.get(f"{base}/audit/", timeout=30)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         t0 = time.perf_counter()
@@ -154,6 +161,7 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=18300)
     parser.add_argument("--no-gunicorn", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the database (to EXPLAIN the exports' queries)")
     args = parser.parse_args()
     recreate_database()
     os.environ.update(ENV)
@@ -183,7 +191,8 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        recreate_database(drop_only=True)
+        if not args.keep:
+            recreate_database(drop_only=True)
 
 
 if __name__ == "__main__":

@@ -49,10 +49,14 @@ def export_start(request, kind: str):
         job = exports.export_start(user=request.user, kind=kind, fmt=request.POST.get("format", ""), params=params)
     except exports.ExportError as exc:
         messages.error(request, str(exc))
-        return redirect(reverse(LIST_PAGES.get(kind, "ops:export-list")))
+        return _go(request, reverse(LIST_PAGES.get(kind, "ops:export-list")))
     messages.info(request, f"Export #{job.pk} started: it runs in the background; this page shows its progress and "
                            "the download once it is ready.")
-    url = reverse("ops:export-detail", args=[job.pk])
+    return _go(request, reverse("ops:export-detail", args=[job.pk]))
+
+
+def _go(request, url: str):
+    """A redirect; from htmx, one the browser follows as a whole page (not swapped into the button's form)."""
     return HttpResponseClientRedirect(url) if getattr(request, "htmx", False) else redirect(url)
 
 

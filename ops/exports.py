@@ -17,7 +17,7 @@ from django.utils import timezone
 from exchange.selectors import token_tests
 from exchange.views import TokenTestFilterForm
 from ops.export_models import ExportJob
-from ops.export_writers import INT, IP, JSON, TIME, UUID, Column, write_export
+from ops.export_writers import INT, IP, JSON, PLAIN, TIME, UUID, Column, write_export
 from portal.forms import AuditFilterForm
 from portal.roles import can
 from portal.selectors import audit_events
@@ -25,6 +25,7 @@ from portal.services import Actor, audit_checkpoint_write, audit_record
 
 logger = logging.getLogger(__name__)
 Status = ExportJob.Status
+AUDITED_IDS = 100  # job ids named in one audit event (the counts are always there)
 STUCK_GRACE_SECONDS = 300  # past JOBS_TIME_LIMIT_SECONDS, a job still "running" lost its worker
 
 
@@ -43,15 +44,16 @@ class ExportKind:
 
 KINDS = {
     ExportJob.Kind.AUDIT: ExportKind("audit", AuditFilterForm, audit_events, key="seq", columns=[
-        Column("seq", "seq", INT), Column("at", "at", TIME), Column("actor_kind", "actor_kind"),
+        Column("seq", "seq", INT), Column("at", "at", TIME), Column("actor_kind", "actor_kind", PLAIN),
         Column("actor_id", "actor_id"), Column("actor_label", "actor_label"), Column("action", "action"),
         Column("target_type", "target_type"), Column("target_id", "target_id"), Column("tenant_id", "tenant_id"),
-        Column("detail", "detail", JSON), Column("ip", "ip", IP), Column("prev_hash", "prev_hash"),
-        Column("hash", "hash")]),
+        Column("detail", "detail", JSON), Column("ip", "ip", IP), Column("prev_hash", "prev_hash", PLAIN),
+        Column("hash", "hash", PLAIN)]),
     ExportJob.Kind.TOKEN_TESTS: ExportKind("view", TokenTestFilterForm, token_tests, columns=[
         Column("id", "id", INT), Column("tenant_id", "tenant__tenant_id", UUID),
         Column("tenant_domain", "tenant__primary_domain"), Column("customer", "tenant__customer__name"),
-        Column("trigger", "trigger"), Column("status", "status"), Column("outcome", "outcome"),
+        Column("trigger", "trigger", PLAIN), Column("status", "status", PLAIN),
+        Column("outcome", "outcome", PLAIN),
         Column("diagnosis_code", "diagnosis_code"), Column("attempts", "attempts", INT),
         Column("queued_at", "queued_at", TIME), Column("started_at", "started_at", TIME),
         Column("finished_at", "finished_at", TIME), Column("sweep_id", "sweep_id", INT),
@@ -187,6 +189,7 @@ def exports_expire(*, now=None) -> dict:
                                                      "or killed): start the export again.")
     if expired or stuck:
         audit_record(action="export.files_removed", actor=Actor.system("exports"), detail={
-            "expired": [j.pk for j in expired], "abandoned": [j.pk for j in stuck],
+            "expired": [j.pk for j in expired][:AUDITED_IDS], "abandoned": [j.pk for j in stuck][:AUDITED_IDS],
+            "expired_count": len(expired), "abandoned_count": len(stuck),
             "retention_hours": settings.EXPORT_RETENTION_HOURS})
     return {"expired": len(expired), "abandoned": len(stuck)}

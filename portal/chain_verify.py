@@ -168,8 +168,7 @@ def _start_at_point(problems: _Problems, by_head: dict, since: tuple[int, str]) 
 def _walk(problems: _Problems, key: bytes, cursor: _Cursor, by_head: dict, progress) -> tuple[int, str]:
     """Step 3: re-hash every event from the cursor on, in order; returns the last event's (seq, hash)."""
     last = (cursor.seq - 1, cursor.prev_hash)
-    events = AuditEvent.objects.filter(seq__gte=cursor.seq).order_by("seq").iterator(chunk_size=WALK_CHUNK)
-    for event in events:
+    for event in _events_from(cursor.seq):
         _check_event(problems, key, cursor, event)
         if event.seq in by_head:
             _compare_with_checkpoints(problems, event.seq, event.hash, by_head[event.seq])
@@ -178,6 +177,17 @@ def _walk(problems: _Problems, key: bytes, cursor: _Cursor, by_head: dict, progr
         if progress is not None and cursor.checked % PROGRESS_EVERY == 0:
             progress(cursor.checked)
     return last
+
+
+def _events_from(seq: int):
+    """Events from `seq` on, in keyset pages of WALK_CHUNK: each page a short query of its own (no server-side cursor
+    held open, WITH HOLD, materialising the whole trail on PostgreSQL), so a long walk can report progress."""
+    while True:
+        page = list(AuditEvent.objects.filter(seq__gte=seq).order_by("seq")[:WALK_CHUNK])
+        yield from page
+        if len(page) < WALK_CHUNK:
+            return
+        seq = page[-1].seq + 1
 
 
 def _check_event(problems: _Problems, key: bytes, cursor: _Cursor, event: AuditEvent):

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from portal import verification
+from portal import chain_verify, verification
 from portal.models import AuditEvent
 from portal.services import Actor, audit_record
 from portal.verify_models import AuditVerification
@@ -118,3 +118,15 @@ def test_a_full_reverification_runs_on_a_worker_with_progress(start_worker, staf
     assert run.status == "intact" and run.checked == run.events_total >= 60, (run.status, run.error)
     done = client.get(response["Location"], HTTP_HX_REQUEST="true")
     assert done.status_code == 286 and b"Intact" in done.content
+
+
+@pytest.mark.django_db
+def test_the_walk_reads_pages_and_reports_progress(monkeypatch):
+    monkeypatch.setattr(chain_verify, "WALK_CHUNK", 3)
+    monkeypatch.setattr(chain_verify, "PROGRESS_EVERY", 2)
+    _record(10)
+    seen = []
+    assert chain_verify.audit_chain_verify(progress=seen.append).checked == 10 and seen == [2, 4, 6, 8, 10]
+    tamper("DELETE FROM portal_auditevent WHERE seq IN (4, 5, 6)")  # a whole page's worth, across pages
+    report = chain_verify.audit_chain_verify()
+    assert report.checked == 7 and report.problem == "events #4–#6 are missing (next is #7)"
