@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from exchange.forms import TokenTestFilterForm
 from exchange.selectors import token_tests
-from exchange.views import TokenTestFilterForm
 from ops.export_models import ExportJob
 from ops.export_writers import INT, IP, JSON, PLAIN, TIME, UUID, Column, write_export
 from portal.forms import AuditFilterForm
