@@ -85,11 +85,12 @@ def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
         Prefetch("customer__tags", queryset=Tag.objects.only("name"), to_attr="inherited_tags"))
 
 
-def filter_choices() -> dict:
-    """What the filter form offers: customers (not archived), regions and tags in use. Small sets (customers are
-    hundreds, not the 10,000 tenants)."""
+def filter_choices(*, archived: bool = False) -> dict:
+    """What the filter form offers: customers (the archived ones too when asked), regions and tags in use. Small sets
+    (customers are hundreds, not the 10,000 tenants)."""
+    customers = Customer.objects.all() if archived else Customer.objects.filter(archived_at=None)
     return {
-        "customers": list(Customer.objects.filter(archived_at=None).order_by("name").values_list("pk", "name")),
+        "customers": list(customers.order_by("name").values_list("pk", "name")),
         "regions": list(CustomerTenant.objects.exclude(region="").order_by("region").values_list("region", flat=True)
                         .distinct()),
         "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)),

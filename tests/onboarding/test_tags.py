@@ -87,3 +87,11 @@ def test_a_sweep_for_an_unknown_tag_starts_nothing(staff_clients, make_tenant):
     make_tenant()
     response = staff_clients["operator"].post(reverse("onboarding:sweep-start"), {"tag": "nope"}, follow=True)
     assert "No tag “nope”: no sweep started." in response.content.decode() and not Sweep.objects.exists()
+
+
+def test_a_tenants_page_shows_its_own_and_its_customers_tags(staff_clients, make_tenant):
+    tenant = make_tenant()
+    tenant.tags.set(tags_get_or_create(["pilot"]))
+    tenant.customer.tags.set(tags_get_or_create(["tier-1"]))
+    body = staff_clients["viewer"].get(reverse("onboarding:tenant-detail", args=[tenant.pk])).content.decode()
+    assert 'href="/tenants/?tag=pilot"' in body and 'href="/tenants/?tag=tier-1"' in body

@@ -135,6 +135,9 @@ def test_archived_customers_tenants_hidden_unless_asked(staff_clients, fleet):
     Customer.objects.filter(name="Contoso").update(archived_at=timezone.now())
     assert "a.contoso.example" not in _listed(staff_clients["viewer"])
     assert "a.contoso.example" in _listed(staff_clients["viewer"], archived="on")
+    contoso = Customer.objects.get(name="Contoso")
+    assert _listed(staff_clients["viewer"], archived="on", customer=contoso.pk) == ["a.contoso.example",
+                                                                                   "b.contoso.example"]
 
 
 def test_export_streams_the_filtered_tenants_formula_guarded_and_audited(staff_clients, fleet):
