@@ -95,3 +95,11 @@ def test_a_tenants_page_shows_its_own_and_its_customers_tags(staff_clients, make
     tenant.customer.tags.set(tags_get_or_create(["tier-1"]))
     body = staff_clients["viewer"].get(reverse("onboarding:tenant-detail", args=[tenant.pk])).content.decode()
     assert 'href="/tenants/?tag=pilot"' in body and 'href="/tenants/?tag=tier-1"' in body
+
+
+def test_bulk_import_names_the_cloud_column_when_a_tenant_lives_in_another_cloud(portal_on_emulator, operator_client):
+    csv = b"customer,domain_or_tenant_id\nAgency,agency.example\n"
+    page = operator_client.post(reverse("onboarding:bulk-import"), {
+        "file": SimpleUploadedFile("t.csv", csv, content_type="text/csv"), "home_app": portal_on_emulator.app.pk})
+    assert "lives in Azure US Government, not in Azure (global): give that cloud in the file&#x27;s cloud column" in (
+        page.content.decode())
