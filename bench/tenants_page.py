@@ -4,8 +4,10 @@
 
 Runs the page in this process (Django's test client: the whole request path, middleware to HTML, signed in as a
 viewer) on PostgreSQL with 10,000 tenants in 200 customers bulk-created: every derived status, three clouds, five
-regions, a tag on every customer and an own tag on a fifth of the tenants. Prints median and p95 (server side) and
-the queries per request for each filter, sort and a deep page, then the export's rows per second. The database
+regions, a tag on every customer and an own tag on a fifth of the tenants. Prints median and p95 (server side), the
+part spent waiting on SQL, the Python CPU per request and the queries per request for each filter, sort and a deep
+page, then the export's rows per second. On a shared machine the wall times follow its load: read the SQL and CPU
+columns too. The database
 (BENCH_DATABASE_URL, default h_tenants on 127.0.0.1) is dropped and created anew.
 """
 import argparse
@@ -72,15 +74,17 @@ def measure(client, cases: list, repeat: int) -> None:
     for label, params in cases:
         extra = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "tenant-rows"} if label.startswith("htmx") else {}
         assert client.get("/tenants/", params, **extra).status_code == 200  # warm
-        walls = []
+        walls, sql, cpu0 = [], [], time.process_time()
         for _ in range(repeat):
             with CaptureQueriesContext(connection) as queries:
                 t0 = time.perf_counter()
                 response = client.get("/tenants/", params, **extra)
                 walls.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200
+            sql.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
+        cpu = (time.process_time() - cpu0) * 1000 / repeat
         print(f"  {label:34s} median {statistics.median(walls):6.1f} ms  p95 {p95(walls):6.1f} ms  "
-              f"{len(queries)} queries")
+              f"(SQL median {statistics.median(sql):5.1f} ms, Python CPU {cpu:5.1f} ms)  {len(queries)} queries")
 
 
 def main():
