@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from emulator import world as demo
 from exchange.models import Sweep, TokenTest
+from onboarding import tags
 from onboarding.models import Customer, CustomerTenant
 from onboarding.tags import tags_get_or_create, tags_parse
 from portal.models import AuditEvent
@@ -103,3 +104,15 @@ def test_bulk_import_names_the_cloud_column_when_a_tenant_lives_in_another_cloud
         "file": SimpleUploadedFile("t.csv", csv, content_type="text/csv"), "home_app": portal_on_emulator.app.pk})
     assert "lives in Azure US Government, not in Azure (global): give that cloud in the file&#x27;s cloud column" in (
         page.content.decode())
+
+
+def test_effective_tags_in_chunks_own_and_inherited(make_tenant, monkeypatch):
+    monkeypatch.setattr(tags, "CHUNK", 2)  # several chunks with a handful of rows
+    customer = Customer.objects.create(name="Tagged")
+    customer.tags.set(tags_get_or_create(["tier-1"]))
+    tenants = [make_tenant(customer=customer) for _ in range(3)] + [make_tenant() for _ in range(2)]
+    tenants[0].tags.set(tags_get_or_create(["pilot"]))
+    by_tenant, by_customer = tags.effective_tags(tenant_ids=[t.pk for t in tenants], customer_ids=[customer.pk])
+    assert by_tenant == {tenants[0].pk: {"pilot", "tier-1"}, tenants[1].pk: {"tier-1"}, tenants[2].pk: {"tier-1"},
+                         tenants[3].pk: set(), tenants[4].pk: set()}
+    assert by_customer[customer.pk] == {"tier-1"}
