@@ -23,6 +23,12 @@ ACCESS = {
     "onboarding:tenant-detail": "view",
     "onboarding:consent-link-issue": "post-only",
     "onboarding:tenant-offboard": "operate",
+    "onboarding:tenant-list": "view",
+    "onboarding:tenant-export": "view",
+    "onboarding:tenant-bulk": "post-only",  # POSTs by role: tests/onboarding/test_bulk_actions.py
+    "onboarding:customer-edit": "operate",
+    "onboarding:customer-archive": "operate",
+    "onboarding:customer-unarchive": "post-only",  # tests/onboarding/test_customer_edit.py
     "onboarding:consent-callback": "public",
     "onboarding:consent-progress": "public",
     "exchange:identities": "view",
@@ -55,6 +61,9 @@ URL_KWARGS: dict = {
     "exchange:fic-create": lambda: {"app_pk": _tenant().home_app_id, "identity_pk": _identity().pk},
     "exchange:fic-delete": lambda: {"pk": _fic().pk},
     "onboarding:customer-detail": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-edit": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-archive": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-unarchive": lambda: {"pk": _tenant().customer_id},
     "onboarding:tenant-detail": lambda: {"pk": _tenant().pk},
     "onboarding:tenant-offboard": lambda: {"pk": _tenant().pk},
     "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
