@@ -4,8 +4,10 @@
 
 Runs the page in this process (Django's test client: the whole request path, middleware to HTML, signed in as a
 viewer) on PostgreSQL with 10,000 tenants in 200 customers bulk-created: every derived status, three clouds, five
-regions, a tag on every customer and an own tag on a fifth of the tenants. Prints median and p95 (server side) and
-the queries per request for each filter, sort and a deep page, then the export's rows per second. The database
+regions, a tag on every customer and an own tag on a fifth of the tenants. Prints median and p95 (server side), the
+part spent waiting on SQL, the Python CPU per request and the queries per request for each filter, sort and a deep
+page, then the export's rows per second. On a shared machine the wall times follow its load: read the SQL and CPU
+columns too. The database
 (BENCH_DATABASE_URL, default h_tenants on 127.0.0.1) is dropped and created anew.
 """
 import argparse
@@ -64,6 +66,27 @@ def seed(n: int):
     return customers[7].pk
 
 
+def measure(client, cases: list, repeat: int) -> None:
+    """Print median, p95 and queries per request of each case (GET /tenants/ with its parameters)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for label, params in cases:
+        extra = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "tenant-rows"} if label.startswith("htmx") else {}
+        assert client.get("/tenants/", params, **extra).status_code == 200  # warm
+        walls, sql, cpu0 = [], [], time.process_time()
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as queries:
+                t0 = time.perf_counter()
+                response = client.get("/tenants/", params, **extra)
+                walls.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200
+            sql.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
+        cpu = (time.process_time() - cpu0) * 1000 / repeat
+        print(f"  {label:34s} median {statistics.median(walls):6.1f} ms  p95 {p95(walls):6.1f} ms  "
+              f"(SQL median {statistics.median(sql):5.1f} ms, Python CPU {cpu:5.1f} ms)  {len(queries)} queries")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=10_000)
@@ -76,9 +99,7 @@ def main():
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from portal.services import staff_user_create
 
@@ -98,18 +119,7 @@ def main():
              ("customer=<pk>", {"customer": customer}), ("q=bench9999", {"q": "bench9999"}),
              ("htmx fragment, tag + sort", {"tag": "tag-1", "sort": "-failing"})]
     print(f"GET /tenants/ at {args.tenants:,} tenants ({args.repeat} requests each, server side):")
-    for label, params in cases:
-        extra = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "tenant-rows"} if label.startswith("htmx") else {}
-        assert client.get("/tenants/", params, **extra).status_code == 200  # warm
-        walls = []
-        for _ in range(args.repeat):
-            with CaptureQueriesContext(connection) as queries:
-                t0 = time.perf_counter()
-                response = client.get("/tenants/", params, **extra)
-                walls.append((time.perf_counter() - t0) * 1000)
-            assert response.status_code == 200
-        print(f"  {label:34s} median {statistics.median(walls):6.1f} ms  p95 {p95(walls):6.1f} ms  "
-              f"{len(queries)} queries")
+    measure(client, cases, args.repeat)
     t0 = time.perf_counter()
     response = client.get("/tenants/export.csv", {"archived": "on"})
     rows = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1

@@ -2,13 +2,18 @@
 are read-only records (their secret is only a hash anyway), deletable with an audit event."""
 from django.contrib import admin
 
-from onboarding.models import ConsentLink, Customer, CustomerTenant
+from onboarding.models import ConsentLink, Customer, CustomerTenant, Tag
 from portal.admin import AuditedModelAdmin
 
 
 @admin.register(Customer)
 class CustomerAdmin(AuditedModelAdmin):
     list_display = ("name", "contact_name", "contact_email", "created_at")
+    search_fields = ("name",)
+
+
+@admin.register(Tag)
+class TagAdmin(AuditedModelAdmin):
     search_fields = ("name",)
 
 

@@ -154,7 +154,8 @@ def bulk_import(*, data: bytes, home_app, actor: Actor, created_by=None) -> list
                                 tenant))
         except ValidationError as exc:
             messages = exc.message_dict.get("domain_or_id") or exc.message_dict.get("name") or exc.messages
-            rows.append(BulkRow(row.line, row.customer, row.entered, False, " ".join(messages)))
+            message = " ".join(messages).replace("choose that cloud", "give that cloud in the file's cloud column")
+            rows.append(BulkRow(row.line, row.customer, row.entered, False, message))
     created = sum(r.ok for r in rows)
     audit_record(action="tenant.bulk_import", actor=actor,
                  detail={**about, "rows": len(rows), "created": created, "refused": len(rows) - created})

@@ -45,16 +45,27 @@ def tenants_tagged(name: str) -> Q:
     return Q(pk__in=own) | Q(customer_id__in=customers)
 
 
+CHUNK = 500  # ids per IN (...): within SQLite's limit on parameters
+
+
+def _chunks(ids) -> list[list[int]]:
+    ids = sorted(ids)
+    return [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
 def effective_tags(*, tenant_ids=(), customer_ids=()) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
-    """Tag names by tenant (its own and its customer's) and by customer, in three queries whatever the number."""
-    tenant_ids, customer_ids = set(tenant_ids), set(customer_ids)
-    owners = dict(CustomerTenant.objects.filter(pk__in=tenant_ids).values_list("pk", "customer_id"))
-    by_customer: dict[int, set[str]] = {pk: set() for pk in customer_ids | set(owners.values())}
-    for customer_id, name in Customer.tags.through.objects.filter(customer_id__in=by_customer).values_list(
-            "customer_id", "tag__name"):
-        by_customer[customer_id].add(name)
+    """Tag names by tenant (its own and its customer's) and by customer: three queries per 500 ids."""
+    owners = {}
+    for chunk in _chunks(set(tenant_ids)):
+        owners.update(CustomerTenant.objects.filter(pk__in=chunk).values_list("pk", "customer_id"))
+    by_customer: dict[int, set[str]] = {pk: set() for pk in set(customer_ids) | set(owners.values())}
+    for chunk in _chunks(by_customer):
+        for customer_id, name in Customer.tags.through.objects.filter(customer_id__in=chunk).values_list(
+                "customer_id", "tag__name"):
+            by_customer[customer_id].add(name)
     by_tenant = {pk: set(by_customer[customer_id]) for pk, customer_id in owners.items()}
-    for tenant_id, name in CustomerTenant.tags.through.objects.filter(customertenant_id__in=owners).values_list(
-            "customertenant_id", "tag__name"):
-        by_tenant[tenant_id].add(name)
+    for chunk in _chunks(owners):
+        for tenant_id, name in CustomerTenant.tags.through.objects.filter(customertenant_id__in=chunk).values_list(
+                "customertenant_id", "tag__name"):
+            by_tenant[tenant_id].add(name)
     return by_tenant, by_customer

@@ -2,6 +2,7 @@
 CustomerTenant.objects.with_status, the one definition), with their tags prefetched; the rows of its CSV export."""
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from exchange.clouds import is_guid
@@ -17,6 +18,7 @@ SORTS = {
     "failing": ("Failing since", [F("failing_since").asc(nulls_last=True)]),
 }
 DEFAULT_SORT = "customer"
+REGIONS_CACHE_SECONDS = 60
 # The page's columns as (sort key or "", heading).
 COLUMNS = [("status", "Status"), ("domain", "Tenant"), ("customer", "Customer"), ("", "Cloud"), ("", "Region"),
            ("", "Tags"), ("verified", "Last verified"), ("failing", "Failing since")]
@@ -85,13 +87,16 @@ def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
         Prefetch("customer__tags", queryset=Tag.objects.only("name"), to_attr="inherited_tags"))
 
 
-def filter_choices() -> dict:
-    """What the filter form offers: customers (not archived), regions and tags in use. Small sets (customers are
-    hundreds, not the 10,000 tenants)."""
+def filter_choices(*, archived: bool = False) -> dict:
+    """What the filter form offers: customers (the archived ones too when asked), regions and tags in use. Small sets
+    (customers are hundreds, not the 10,000 tenants)."""
+    customers = Customer.objects.all() if archived else Customer.objects.filter(archived_at=None)
     return {
-        "customers": list(Customer.objects.filter(archived_at=None).order_by("name").values_list("pk", "name")),
-        "regions": list(CustomerTenant.objects.exclude(region="").order_by("region").values_list("region", flat=True)
-                        .distinct()),
+        "customers": list(customers.order_by("name").values_list("pk", "name")),
+        # A DISTINCT over every tenant, for a set that changes when a new region's first tenant is added: cached.
+        "regions": cache.get_or_set("onboarding:tenant-regions", lambda: list(
+            CustomerTenant.objects.exclude(region="").order_by("region").values_list("region", flat=True).distinct()),
+            REGIONS_CACHE_SECONDS),
         "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)),
     }
 

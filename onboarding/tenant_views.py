@@ -23,7 +23,8 @@ PAGE_SIZE = 50
 
 
 def _filters(request):
-    form = TenantFilterForm(request.GET, choices=tenant_selectors.filter_choices())
+    archived = bool(request.GET.get("archived"))
+    form = TenantFilterForm(request.GET, choices=tenant_selectors.filter_choices(archived=archived))
     return form, form.filters()
 
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from emulator import world as demo
 from exchange.models import Sweep, TokenTest
+from onboarding import tags
 from onboarding.models import Customer, CustomerTenant
 from onboarding.tags import tags_get_or_create, tags_parse
 from portal.models import AuditEvent
@@ -87,3 +88,31 @@ def test_a_sweep_for_an_unknown_tag_starts_nothing(staff_clients, make_tenant):
     make_tenant()
     response = staff_clients["operator"].post(reverse("onboarding:sweep-start"), {"tag": "nope"}, follow=True)
     assert "No tag “nope”: no sweep started." in response.content.decode() and not Sweep.objects.exists()
+
+
+def test_a_tenants_page_shows_its_own_and_its_customers_tags(staff_clients, make_tenant):
+    tenant = make_tenant()
+    tenant.tags.set(tags_get_or_create(["pilot"]))
+    tenant.customer.tags.set(tags_get_or_create(["tier-1"]))
+    body = staff_clients["viewer"].get(reverse("onboarding:tenant-detail", args=[tenant.pk])).content.decode()
+    assert 'href="/tenants/?tag=pilot"' in body and 'href="/tenants/?tag=tier-1"' in body
+
+
+def test_bulk_import_names_the_cloud_column_when_a_tenant_lives_in_another_cloud(portal_on_emulator, operator_client):
+    csv = b"customer,domain_or_tenant_id\nAgency,agency.example\n"
+    page = operator_client.post(reverse("onboarding:bulk-import"), {
+        "file": SimpleUploadedFile("t.csv", csv, content_type="text/csv"), "home_app": portal_on_emulator.app.pk})
+    assert "lives in Azure US Government, not in Azure (global): give that cloud in the file&#x27;s cloud column" in (
+        page.content.decode())
+
+
+def test_effective_tags_in_chunks_own_and_inherited(make_tenant, monkeypatch):
+    monkeypatch.setattr(tags, "CHUNK", 2)  # several chunks with a handful of rows
+    customer = Customer.objects.create(name="Tagged")
+    customer.tags.set(tags_get_or_create(["tier-1"]))
+    tenants = [make_tenant(customer=customer) for _ in range(3)] + [make_tenant() for _ in range(2)]
+    tenants[0].tags.set(tags_get_or_create(["pilot"]))
+    by_tenant, by_customer = tags.effective_tags(tenant_ids=[t.pk for t in tenants], customer_ids=[customer.pk])
+    assert by_tenant == {tenants[0].pk: {"pilot", "tier-1"}, tenants[1].pk: {"tier-1"}, tenants[2].pk: {"tier-1"},
+                         tenants[3].pk: set(), tenants[4].pk: set()}
+    assert by_customer[customer.pk] == {"tier-1"}

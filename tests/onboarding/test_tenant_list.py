@@ -109,7 +109,7 @@ def test_pages_keep_the_filters_and_the_query_count_does_not_grow(staff_clients,
         tenant = make_tenant(customer=customer, primary_domain=f"t{n:03d}.example", region="EU")
         tenant.tags.set(tags_get_or_create([f"own-{n % 3}"]))
     client = staff_clients["viewer"]
-    client.get(URL)  # the banners' reads (outage, emergency stop) are cached a few seconds: warm them first
+    client.get(URL)  # warm the cached reads first: the region choices, the banners (outage, emergency stop)
     with CaptureQueriesContext(connection) as first:
         page1 = client.get(URL, {"tag": "eu", "sort": "domain"})
     assert len(page1.context["rows"]) == 50 and "Page 1 of 2 · 60 tenants" in page1.content.decode()
@@ -136,6 +136,9 @@ def test_archived_customers_tenants_hidden_unless_asked(staff_clients, fleet):
     Customer.objects.filter(name="Contoso").update(archived_at=timezone.now())
     assert "a.contoso.example" not in _listed(staff_clients["viewer"])
     assert "a.contoso.example" in _listed(staff_clients["viewer"], archived="on")
+    contoso = Customer.objects.get(name="Contoso")
+    assert _listed(staff_clients["viewer"], archived="on", customer=contoso.pk) == ["a.contoso.example",
+                                                                                   "b.contoso.example"]
 
 
 def test_export_streams_the_filtered_tenants_formula_guarded_and_audited(staff_clients, fleet):

@@ -24,6 +24,12 @@ ACCESS = {
     "onboarding:tenant-detail": "view",
     "onboarding:consent-link-issue": "post-only",
     "onboarding:tenant-offboard": "operate",
+    "onboarding:tenant-list": "view",
+    "onboarding:tenant-export": "view",
+    "onboarding:tenant-bulk": "post-only",  # POSTs by role: tests/onboarding/test_bulk_actions.py
+    "onboarding:customer-edit": "operate",
+    "onboarding:customer-archive": "operate",
+    "onboarding:customer-unarchive": "post-only",  # tests/onboarding/test_customer_edit.py
     "onboarding:consent-callback": "public",
     "onboarding:consent-progress": "public",
     "exchange:identities": "view",
@@ -57,12 +63,6 @@ ACCESS = {
     "ops:export-list": "own-jobs",  # any staff role, each sees only their own jobs: tests/ops/test_exports.py
     "ops:export-detail": "own-jobs",
     "ops:export-download": "own-jobs",
-    "onboarding:tenant-list": "view",
-    "onboarding:tenant-export": "view",
-    "onboarding:tenant-bulk": "post-only",  # by role and action: tests/onboarding/test_bulk_actions.py
-    "onboarding:customer-edit": "operate",
-    "onboarding:customer-archive": "operate",
-    "onboarding:customer-unarchive": "post-only",
     "exchange:estop": "view",
     "exchange:estop-engage": "administer",
     "exchange:estop-step": "post-only",  # by role: tests/exchange/test_estop.py
@@ -76,6 +76,9 @@ URL_KWARGS: dict = {
     "exchange:fic-create": lambda: {"app_pk": _tenant().home_app_id, "identity_pk": _identity().pk},
     "exchange:fic-delete": lambda: {"pk": _fic().pk},
     "onboarding:customer-detail": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-edit": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-archive": lambda: {"pk": _tenant().customer_id},
+    "onboarding:customer-unarchive": lambda: {"pk": _tenant().customer_id},
     "onboarding:tenant-detail": lambda: {"pk": _tenant().pk},
     "onboarding:tenant-offboard": lambda: {"pk": _tenant().pk},
     "exchange:tokentest-detail": lambda: {"pk": _token_test().pk},
@@ -83,9 +86,6 @@ URL_KWARGS: dict = {
     "portal:audit-verify-run": lambda: {"pk": _verification().pk},
     "exchange:access-profile-edit": lambda: {"pk": _access_profile().pk},
     "onboarding:customer-access-profile": lambda: {"pk": _tenant().customer_id},
-    "onboarding:customer-edit": lambda: {"pk": _tenant().customer_id},
-    "onboarding:customer-archive": lambda: {"pk": _tenant().customer_id},
-    "onboarding:customer-unarchive": lambda: {"pk": _tenant().customer_id},
     "exchange:estop-step": lambda: {"step": "canary"},
     "exchange:estop-detail": lambda: {"pk": _estop().pk},
 }
