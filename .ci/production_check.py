@@ -5,9 +5,9 @@ The commands come from the Dockerfile and docker-compose.yml themselves (no Dock
 RUN lines after `COPY . .` (collectstatic), compose's `migrate` command, the Dockerfile's CMD (gunicorn) with only its
 bind address changed. `pip install .` is the virtualenv this runs in, made from the same pyproject.toml. Then, with
 DJANGO_DEBUG=0 on PostgreSQL and Redis: /healthz, /readyz, /login/, the consent callback's refusal page (400), the
-404 page, every hashed static file the pages use (far-future Cache-Control) and, in Chromium, the login page and the
-main staff pages signed in as an admin, with no console error (CSP violations included). Any 500, any console
-error, or a consent `state` in the access log fails the stage. Gunicorn is stopped and the database dropped whatever
+404 page, every hashed static file the pages use (far-future Cache-Control) and, in Chromium, the login page and
+every staff page that needs no object, signed in as an admin, with no console error (CSP violations included). Any
+500, any console error, or a consent `state` in the access log fails the stage. Gunicorn is stopped and the database dropped whatever
 happens.
 
 Environment overrides (for a developer's own resources): PRODUCTION_CHECK_DATABASE (default ci_production, created
@@ -34,7 +34,12 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 ONE_YEAR = 365 * 24 * 3600
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-STAFF_PAGES = ["/dashboard/", "/customers/", "/identities/", "/token-tests/", "/audit/"]
+# Every staff page that needs no object (the database holds only the admin): each must render, with its scripts, under
+# the CSP and DEBUG=0.
+STAFF_PAGES = ["/dashboard/", "/tenants/", "/tenants/picker/?q=x", "/customers/", "/customers/new/", "/customers/import/",
+               "/identities/", "/identities/apps/new/", "/identities/identities/new/", "/access-profiles/",
+               "/access-profiles/new/", "/token-tests/", "/sweeps/", "/emergency-stop/", "/emergency-stop/engage/",
+               "/alerts/", "/alerts/settings/", "/exports/", "/audit/", "/audit/verify/", "/login-locks/"]
 STATE_MARKER = "state-must-not-be-logged-" + secrets.token_hex(8)
 
 
