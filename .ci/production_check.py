@@ -7,8 +7,8 @@ bind address changed. `pip install .` is the virtualenv this runs in, made from 
 DJANGO_DEBUG=0 on PostgreSQL and Redis: /healthz, /readyz, /login/, the consent callback's refusal page (400), the
 404 page, every hashed static file the pages use (far-future Cache-Control) and, in Chromium, the login page and
 every staff page that needs no object, signed in as an admin, with no console error (CSP violations included). Any
-500, any console error, or a consent `state` in the access log fails the stage. Gunicorn is stopped and the database dropped whatever
-happens.
+500, any console error, or a consent `state` in the access log fails the stage. Gunicorn is stopped and the database
+dropped whatever happens.
 
 Environment overrides (for a developer's own resources): PRODUCTION_CHECK_DATABASE (default ci_production, created
 and dropped on postgresql://postgres@127.0.0.1:5432), PRODUCTION_CHECK_BROKER_URL (redis://127.0.0.1:6379/0),
