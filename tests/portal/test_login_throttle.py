@@ -50,7 +50,7 @@ def test_thirty_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(clien
     assert event.detail == {"target": "ada", "was_locked": ["account"]} and event.actor_label == "admin-user"
     assert 'name="target" value="ada"' not in admin_client_portal.get(reverse("portal:login-locks")).content.decode()
     ok = _sign_in(client, "ada", PASSWORD)
-    assert ok.status_code == 302 and ok["Location"] == reverse("console:dashboard")
+    assert ok.status_code == 302 and ok["Location"] == reverse("console:home")
     assert AuditEvent.objects.filter(action="auth.login", actor_label="ada").count() == 1
     assert audit_chain_verify().ok
 

@@ -62,7 +62,7 @@ def test_login_refuses_foreign_or_odd_next(client, make_staff, value):
     assert form.status_code == 200
     assert 'name="next" value=""' in form.content.decode()
     response = client.post(reverse("portal:login"), {"username": "ada", "password": PASSWORD, "next": value})
-    assert response.status_code == 302 and response["Location"] == reverse("console:dashboard")
+    assert response.status_code == 302 and response["Location"] == reverse("console:home")  # the role's home, never the given next
 
 
 @pytest.mark.django_db
