@@ -8,8 +8,7 @@ from django.utils import timezone
 from exchange import rollups
 from exchange.models import TokenTest
 from exchange.services import token_test_finish
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -38,10 +37,7 @@ def browser(live_server, world):
 
 def test_dashboard_on_a_phone(browser, live_server):
     page = browser.new_page(viewport=PHONE)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "vic")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server.url, "vic")
     page.wait_for_url(f"{live_server.url}/dashboard/")
     page.wait_for_load_state("networkidle")
     assert page.evaluate("Boolean(Chart.getChart('chart-hours') && Chart.getChart('chart-days'))")

@@ -2,8 +2,7 @@
 console error (the CSP allows nothing inline). Screenshots go to var/screenshots/."""
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -14,10 +13,7 @@ def test_admin_engages_the_stop_and_the_banner_follows(live_server, portal_on_em
         page = browser.new_context(ignore_https_errors=True).new_page()
         errors = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.goto(f"{live_server.url}/login/")
-        page.fill("input[name=username]", "ada")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, live_server.url, "ada")
         page.goto(f"{live_server.url}/identities/")
         page.click("text=Emergency stop…")
         page.click("text=Engage the emergency stop…")

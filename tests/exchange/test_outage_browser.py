@@ -10,8 +10,7 @@ from exchange import services
 from exchange.breaker import outages_open
 from exchange.models import Sweep, TokenTest
 from onboarding.models import CustomerTenant
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 TENANTS = {demo.FABRIKAM: "fabrikam.example", demo.TAILSPIN: "tailspin.example", demo.NORTHWIND: "northwind.example"}
@@ -51,10 +50,7 @@ def test_an_outage_is_one_banner_and_every_tenant_keeps_its_state(outage):
     assert [after[t.pk].last_check_outcome for t in tenants[:2]] == ["transient", "transient"]
     with chromium() as browser:
         page = browser.new_context(ignore_https_errors=True).new_page()
-        page.goto(f"{portal}/login/")
-        page.fill("input[name=username]", "olivia")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, portal, "olivia")
         page.wait_for_url(f"{portal}/dashboard/")
         banner = page.inner_text("#outage-banner")
         assert "Outage: Entra ID token endpoint (customer tenants)" in banner and "for 2 tenants" in banner

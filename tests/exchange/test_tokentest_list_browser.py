@@ -4,8 +4,7 @@ import pytest
 from django.utils import timezone
 
 from exchange.models import TokenTest
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -29,10 +28,7 @@ def browser(portal):
 
 def test_a_viewer_picks_a_tenant_by_search_and_pages_its_runs(browser, portal):
     page = browser.new_context().new_page()
-    page.goto(f"{portal}/login/")
-    page.fill("input[name=username]", "vera")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, portal, "vera")
     page.goto(f"{portal}/token-tests/?outcome=misconfigured")
     page.fill("input[name=q]", "north")
     page.wait_for_selector("#tenant-matches a")

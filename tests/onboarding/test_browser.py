@@ -3,8 +3,7 @@ customer's admin consents on Microsoft's (the emulator's) page, lands on the por
 and the decline path. Screenshots go to var/screenshots/."""
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,10 +24,7 @@ def portal(live_server, portal_on_emulator, settings, make_staff):
 
 
 def _sign_in(page, portal):
-    page.goto(f"{portal}/login/")
-    page.fill("input[name=username]", "olivia")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, portal, "olivia")
     page.wait_for_url(f"{portal}/dashboard/")
 
 

@@ -4,8 +4,7 @@ cannot take the action is reported, not silently skipped). Screenshots go to var
 import pytest
 
 from onboarding.models import ConsentLink, Customer
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +27,7 @@ def _walk(browser, url: str) -> tuple[list[str], list[str]]:
     page = context.new_page()
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.goto(f"{url}/login/")
-    page.fill("input[name=username]", "olivia")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, url, "olivia")
     page.wait_for_url(f"{url}/dashboard/")
     page.click("nav >> text=Tenants")
     page.wait_for_selector("text=ok.fabrikam.example")

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal.services import Actor, audit_record
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -32,10 +31,7 @@ def browser(portal):
 
 def test_an_auditor_exports_the_filtered_trail_and_verifies_the_chain(browser, portal):
     page = browser.new_context(accept_downloads=True).new_page()
-    page.goto(f"{portal}/login/")
-    page.fill("input[name=username]", "audrey")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, portal, "audrey")
     page.goto(f"{portal}/audit/")
     page.fill("input[name=action]", "test.browser")
     page.press("input[name=action]", "Enter")

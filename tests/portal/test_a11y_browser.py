@@ -14,8 +14,7 @@ from playwright.sync_api import expect
 
 from exchange.models import FederatedCredential, ManagedIdentity, TokenTestStep
 from ops.models import Alert, AlertKind, Channel, Delivery, Route
-from tests.conftest import PASSWORD
-from tests.fixtures.browser import SHOTS, chromium
+from tests.fixtures.browser import SHOTS, chromium, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -132,10 +131,7 @@ def _walk(page, base, world, only_scanned=False):
     """Visit the public pages, sign in as the admin, visit the staff pages; yield each page once it has loaded."""
     for item in public_pages(world) + [None] + staff_pages(world):
         if item is None:
-            page.goto(base + reverse("portal:login"))
-            page.fill("input[name=username]", "ada")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
+            sign_in(page, base, "ada")
             page.wait_for_url(base + reverse("console:dashboard"))
         elif item.scan or not only_scanned:
             response = page.goto(base + item.url, wait_until="networkidle")
