@@ -5,6 +5,7 @@ from django.core.validators import validate_email
 from onboarding.models import Customer, Tag
 from ops.models import AlertKind, Channel
 from ops.services import webhook_url_check
+from portal.widgets import QuickSelect
 
 
 class ChannelForm(forms.Form):
@@ -46,7 +47,7 @@ class ChannelForm(forms.Form):
 
 class RouteForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=Channel.objects.all())
-    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False,
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False, widget=QuickSelect,
                                       empty_label="All customers (and outages, findings, digest)")
     tag = forms.ModelChoiceField(queryset=Tag.objects.all(), to_field_name="name", required=False,
                                  empty_label="Any tag", help_text="Only the alerts of tenants (or customers) carrying "
