@@ -77,7 +77,7 @@ PAGES = [
     Page("an export", "ops:export-detail", {"pk": "@export"}),
     Page("alerts", "ops:alert-list"),
     Page("alerts, a kind", "ops:alert-list", params={"kind": "lost_access"}),
-    Page("alerts, a deep page", "ops:alert-list", params={"page": "200"}),
+    Page("alerts, a deep page", "ops:alert-list", params={"older": "@deep_alert_cursor"}),
     Page("alert settings", "ops:alert-settings"),
     Page("login locks", "portal:login-locks"),
 ]

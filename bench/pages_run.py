@@ -18,6 +18,8 @@ from exchange.models import Sweep, TokenTest
 from exchange.selectors import TOKEN_TEST_KEYS
 from onboarding.models import CustomerTenant, Tag
 from ops.export_models import ExportJob
+from ops.models import Alert
+from ops.selectors import ALERT_KEYS
 from portal.keyset import cursor_encode
 from portal.models import AuditEvent
 from portal.services import staff_user_create
@@ -65,7 +67,7 @@ def facts_of() -> dict:
     """Values the page URLs name (a tenant, a deep cursor…), read from the data set."""
     tenant = CustomerTenant.objects.exclude(last_outcome__in=["verified", "no_role"]).order_by("pk").first()
     no_role = CustomerTenant.objects.filter(last_outcome="no_role").order_by("pk").first()
-    tests = TokenTest.objects.count()
+    tests, alerts = TokenTest.objects.count(), Alert.objects.count()
     deep_test = TokenTest.objects.order_by("-queued_at", "-pk")[tests // 2: tests // 2 + 1].first()
     seq = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     today = timezone.now().date()
@@ -73,6 +75,7 @@ def facts_of() -> dict:
             "tag": Tag.objects.order_by("name").values_list("name", flat=True).first(),
             "deep_tenant_page": max(1, CustomerTenant.objects.count() // 50 // 2),
             "verification": AuditVerification.objects.order_by("-pk").values_list("pk", flat=True).first(),
+            "deep_alert_cursor": cursor_encode(Alert.objects.order_by("-created_at", "-pk")[alerts // 2], ALERT_KEYS),
             "export": ExportJob.objects.order_by("-pk").values_list("pk", flat=True).first(),
             "tenant": tenant.pk, "tenant_id": str(tenant.tenant_id),
             "failed_test": TokenTest.objects.filter(tenant=tenant).order_by("-queued_at").first().pk,
