@@ -47,7 +47,7 @@ class ChannelForm(forms.Form):
 
 class RouteForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=Channel.objects.all())
-    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False, widget=QuickSelect,
+    customer = forms.ModelChoiceField(queryset=Customer.objects.only("pk", "name"), required=False, widget=QuickSelect,
                                       empty_label="All customers (and outages, findings, digest)")
     tag = forms.ModelChoiceField(queryset=Tag.objects.all(), to_field_name="name", required=False,
                                  empty_label="Any tag", help_text="Only the alerts of tenants (or customers) carrying "
