@@ -6,10 +6,11 @@
     .venv/bin/python bench/pages.py --keep     # keep the database afterwards; --reuse measures it again unbuilt
 
 It creates its own database (BENCH_PAGES_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/bench_pages),
-builds the data set with COPY (bench/pages_data.py; the audit events form a valid HMAC chain), runs the rollup
-backfill when one exists, then serves each page in this process through Django's test client (the whole request
-path: middleware, view, template) signed in as an admin, after two warm-up requests. A page whose URL does not resolve
-here is skipped with a note (add pages to PAGES). The database is dropped at the end unless --keep.
+builds the data set with COPY (bench/pages_data.py; the audit events form a valid HMAC chain; bench/pages_extras.py:
+tags, access profiles, archived customers, latest checks, alerts, exports, verifications), runs the rollup backfill,
+then serves each page in this process through Django's test client (the whole request path: middleware, view,
+template) signed in as an admin, after two warm-up requests. A page whose URL does not resolve here is skipped with a
+note (add pages to PAGES). The database is dropped at the end unless --keep.
 """
 import argparse
 import os

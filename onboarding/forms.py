@@ -103,6 +103,7 @@ class TenantFilterForm(forms.Form):
     def __init__(self, data, *, choices: dict):
         super().__init__(data)
         self.fields["customer"].choices = [("", "Any customer"), *choices["customers"]]
+        self.customers_many = choices.get("customers_many", False)  # only the chosen customer is listed
         self.fields["region"].choices = [("", "Any region"), *((r, r) for r in choices["regions"])]
         self.fields["tag"].choices = [("", "Any tag"), *((t, t) for t in choices["tags"])]
 

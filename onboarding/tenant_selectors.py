@@ -85,11 +85,20 @@ def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
         Prefetch("customer__tags", queryset=Tag.objects.only("name"), to_attr="inherited_tags"))
 
 
-def filter_choices() -> dict:
-    """What the filter form offers: customers (not archived), regions and tags in use. Small sets (customers are
-    hundreds, not the 10,000 tenants)."""
+CUSTOMER_CHOICES_MAX = 300  # past this many customers the filter lists only the chosen one (bench/pages.py)
+
+
+def filter_choices(*, customer: str = "") -> dict:
+    """What the filter form offers: customers (not archived), regions and tags in use. Customers are listed while
+    they are at most CUSTOMER_CHOICES_MAX; past that only `customer` (the chosen pk, as given) is, and
+    `customers_many` says so (the page then links to the searchable customers list, whose counts link back here)."""
+    active = Customer.objects.filter(archived_at=None).order_by("name").values_list("pk", "name")
+    customers = list(active[:CUSTOMER_CHOICES_MAX + 1])
+    many = len(customers) > CUSTOMER_CHOICES_MAX
+    if many:
+        customers = list(active.filter(pk=int(customer))) if customer.isdigit() else []
     return {
-        "customers": list(Customer.objects.filter(archived_at=None).order_by("name").values_list("pk", "name")),
+        "customers": customers, "customers_many": many,
         "regions": list(CustomerTenant.objects.exclude(region="").order_by("region").values_list("region", flat=True)
                         .distinct()),
         "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)),

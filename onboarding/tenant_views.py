@@ -23,7 +23,8 @@ PAGE_SIZE = 50
 
 
 def _filters(request):
-    form = TenantFilterForm(request.GET, choices=tenant_selectors.filter_choices())
+    form = TenantFilterForm(request.GET, choices=tenant_selectors.filter_choices(
+        customer=request.GET.get("customer", "")[:20]))
     return form, form.filters()
 
 

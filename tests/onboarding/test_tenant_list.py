@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from onboarding import tenant_selectors
 from onboarding.models import Customer
 from onboarding.tags import tags_get_or_create
 from portal.models import AuditEvent
@@ -85,6 +86,21 @@ def test_customer_filter_and_status_agrees_with_the_property(staff_clients, flee
     assert {t.primary_domain for t, _ in response.context["rows"]} == {"fabrikam.example", "draft.fabrikam.example"}
     for tenant, _ in response.context["rows"]:
         assert tenant.state == tenant.status
+
+
+def test_past_the_limit_the_customer_filter_lists_only_the_chosen_customer(staff_clients, fleet, monkeypatch):
+    monkeypatch.setattr(tenant_selectors, "CUSTOMER_CHOICES_MAX", 2)  # the fleet has three customers
+    fabrikam = fleet["failing"].customer
+    response = staff_clients["viewer"].get(URL, {"customer": fabrikam.pk})
+    page = response.content.decode()
+    assert {t.primary_domain for t, _ in response.context["rows"]} == {"fabrikam.example", "draft.fabrikam.example"}
+    assert f'<option value="{fabrikam.pk}" selected>Fabrikam</option>' in page and ">Contoso</option>" not in page
+    assert "Find the customer</a>: too many to list here" in page
+    unfiltered = staff_clients["viewer"].get(URL, {"customer": "x"}).content.decode()
+    assert ">Fabrikam</option>" not in unfiltered and "agency.example" in unfiltered
+    monkeypatch.setattr(tenant_selectors, "CUSTOMER_CHOICES_MAX", 3)
+    page = staff_clients["viewer"].get(URL).content.decode()
+    assert ">Contoso</option>" in page and ">Fabrikam</option>" in page and "too many to list" not in page
 
 
 @pytest.mark.parametrize("sort, expected", [
