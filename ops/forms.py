@@ -45,6 +45,9 @@ class ChannelForm(forms.Form):
         return data
 
 
+CUSTOMERS_LISTED_MAX = 300  # past this many customers a route names its customer instead (bench/pages.py)
+
+
 class RouteForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=Channel.objects.all())
     customer = forms.ModelChoiceField(queryset=Customer.objects.only("pk", "name"), required=False, widget=QuickSelect,
@@ -54,3 +57,10 @@ class RouteForm(forms.Form):
                                                                   "this tag; a tenant carries its customer's tags too.")
     kinds = forms.MultipleChoiceField(choices=AlertKind.choices, required=False,
                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every kind.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if Customer.objects.count() > CUSTOMERS_LISTED_MAX:  # a name typed, not thousands of options rendered
+            field = self.fields["customer"]
+            field.to_field_name, field.widget = "name", forms.TextInput(attrs={"placeholder": "All customers"})
+            field.help_text = "The customer's exact name, as on the customers page; empty: all customers."
