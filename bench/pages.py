@@ -6,10 +6,11 @@
     .venv/bin/python bench/pages.py --keep     # keep the database afterwards; --reuse measures it again unbuilt
 
 It creates its own database (BENCH_PAGES_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/bench_pages),
-builds the data set with COPY (bench/pages_data.py; the audit events form a valid HMAC chain), runs the rollup
-backfill when one exists, then serves each page in this process through Django's test client (the whole request
-path: middleware, view, template) signed in as an admin, after two warm-up requests. A page whose URL does not resolve
-here is skipped with a note (add pages to PAGES). The database is dropped at the end unless --keep.
+builds the data set with COPY (bench/pages_data.py; the audit events form a valid HMAC chain; bench/pages_extras.py:
+tags, access profiles, archived customers, latest checks, alerts, exports, verifications), runs the rollup backfill,
+then serves each page in this process through Django's test client (the whole request path: middleware, view,
+template) signed in as an admin, after two warm-up requests. A page whose URL does not resolve here is skipped with a
+note (add pages to PAGES). The database is dropped at the end unless --keep.
 """
 import argparse
 import os
@@ -35,13 +36,24 @@ class Page:
 # Every staff page worth measuring; "@name" is filled from the data set's facts (below). Extend freely.
 PAGES = [
     Page("dashboard", "console:dashboard"),
-    Page("customers", "onboarding:customer-list"),
-    Page("customers, search", "onboarding:customer-list", params={"q": "t0424"}),
-    Page("a customer (the biggest)", "onboarding:customer-detail", {"pk": "@big_customer"}),
-    Page("a tenant", "onboarding:tenant-detail", {"pk": "@tenant"}),
     Page("tenants", "onboarding:tenant-list"),
     Page("tenants, failing", "onboarding:tenant-list", params={"status": "failing"}),
+    Page("tenants, no role", "onboarding:tenant-list", params={"status": "no_role"}),
+    Page("tenants, verified by date", "onboarding:tenant-list", params={"status": "verified", "sort": "-verified"}),
+    Page("tenants, a tag", "onboarding:tenant-list", params={"tag": "@tag"}),
+    Page("tenants, a customer", "onboarding:tenant-list", params={"customer": "@customer"}),
+    Page("tenants, search", "onboarding:tenant-list", params={"q": "t0424"}),
+    Page("tenants, sort by status", "onboarding:tenant-list", params={"sort": "status"}),
+    Page("tenants, failing since", "onboarding:tenant-list", params={"sort": "failing"}),
+    Page("tenants, a deep page", "onboarding:tenant-list", params={"page": "@deep_tenant_page"}),
     Page("tenant picker", "onboarding:tenant-picker", params={"q": "t0424"}),
+    Page("customers", "onboarding:customer-list"),
+    Page("customers, search", "onboarding:customer-list", params={"q": "t0424"}),
+    Page("customers, a tag", "onboarding:customer-list", params={"tag": "@tag"}),
+    Page("customers, archived too", "onboarding:customer-list", params={"archived": "1"}),
+    Page("a customer (the biggest)", "onboarding:customer-detail", {"pk": "@big_customer"}),
+    Page("a tenant", "onboarding:tenant-detail", {"pk": "@tenant"}),
+    Page("a tenant without its role", "onboarding:tenant-detail", {"pk": "@no_role_tenant"}),
     Page("token tests", "exchange:tokentest-list"),
     Page("token tests, a tenant", "exchange:tokentest-list", params={"tenant": "@tenant"}),
     Page("token tests, an outcome", "exchange:tokentest-list", params={"outcome": "misconfigured"}),
@@ -59,8 +71,17 @@ PAGES = [
     Page("audit, an actor", "portal:audit-list", params={"actor": "bench-admin"}),
     Page("audit, an absent actor", "portal:audit-list", params={"actor": "nobody"}),
     Page("audit, dates", "portal:audit-list", params={"since": "@week_ago", "until": "@yesterday"}),
+    Page("audit verification", "portal:audit-verify"),
+    Page("an audit verification", "portal:audit-verify-run", {"pk": "@verification"}),
     Page("identities", "exchange:identities"),
+    Page("access profiles", "exchange:access-profiles"),
+    Page("emergency stop", "exchange:estop"),
+    Page("exports", "ops:export-list"),
+    Page("an export", "ops:export-detail", {"pk": "@export"}),
     Page("alerts", "ops:alert-list"),
+    Page("alerts, a kind", "ops:alert-list", params={"kind": "lost_access"}),
+    Page("alerts, a deep page", "ops:alert-list", params={"older": "@deep_alert_cursor"}),
+    Page("alert settings", "ops:alert-settings"),
     Page("login locks", "portal:login-locks"),
 ]
 

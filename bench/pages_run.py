@@ -13,13 +13,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from bench import pages_data
+from bench import pages_data, pages_extras
 from exchange.models import Sweep, TokenTest
 from exchange.selectors import TOKEN_TEST_KEYS
-from onboarding.models import CustomerTenant
+from onboarding.models import CustomerTenant, Tag
+from ops.export_models import ExportJob
+from ops.models import Alert
+from ops.selectors import ALERT_KEYS
 from portal.keyset import cursor_encode
 from portal.models import AuditEvent
 from portal.services import staff_user_create
+from portal.verify_models import AuditVerification
 
 ADMIN = "bench-admin"
 WARM_UP = 2
@@ -29,7 +33,7 @@ def build(scale_name: str, *, out=print) -> dict:
     """The data set of `scale_name` (FULL or SMALL) in the current database, the admin who reads it, and the rollups
     when the rollup backfill exists. Returns the counts written."""
     scale, now = getattr(pages_data, scale_name), timezone.now()
-    staff_user_create(username=ADMIN, role="admin", password="bench-pages-2026")
+    admin = staff_user_create(username=ADMIN, role="admin", password="bench-pages-2026")
     counts = {}
     t0 = time.perf_counter()
     _app, tenants = pages_data.build_tenants(scale, now=now)
@@ -42,6 +46,12 @@ def build(scale_name: str, *, out=print) -> dict:
     t0 = time.perf_counter()
     counts["audit_events"] = pages_data.build_audit(scale, tenants, now=now)
     out(f"{counts['audit_events']:,} audit events (HMAC chain) in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    counts.update(pages_extras.build_tags(scale), profiles=pages_extras.build_profiles(scale),
+                  archived_customers=pages_extras.build_tenant_facts(scale, now=now),
+                  alerts=pages_extras.build_alerts(scale, now=now))
+    pages_extras.build_jobs(user=admin, now=now)
+    out(f"tags, profiles, alerts ({counts['alerts']:,}), exports, verifications in {time.perf_counter() - t0:.1f} s")
     for name in sorted(get_commands()):
         if "rollup" in name and ("backfill" in name or "rebuild" in name):
             t0 = time.perf_counter()
@@ -55,12 +65,19 @@ def build(scale_name: str, *, out=print) -> dict:
 
 def facts_of() -> dict:
     """Values the page URLs name (a tenant, a deep cursor…), read from the data set."""
-    tenant = CustomerTenant.objects.exclude(last_outcome="verified").order_by("pk").first()
-    tests = TokenTest.objects.count()
+    tenant = CustomerTenant.objects.exclude(last_outcome__in=["verified", "no_role"]).order_by("pk").first()
+    no_role = CustomerTenant.objects.filter(last_outcome="no_role").order_by("pk").first()
+    tests, alerts = TokenTest.objects.count(), Alert.objects.count()
     deep_test = TokenTest.objects.order_by("-queued_at", "-pk")[tests // 2: tests // 2 + 1].first()
     seq = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     today = timezone.now().date()
-    return {"big_customer": 1, "tenant": tenant.pk, "tenant_id": str(tenant.tenant_id),
+    return {"big_customer": 1, "no_role_tenant": no_role.pk, "customer": tenant.customer_id,
+            "tag": Tag.objects.order_by("name").values_list("name", flat=True).first(),
+            "deep_tenant_page": max(1, CustomerTenant.objects.count() // 50 // 2),
+            "verification": AuditVerification.objects.order_by("-pk").values_list("pk", flat=True).first(),
+            "deep_alert_cursor": cursor_encode(Alert.objects.order_by("-created_at", "-pk")[alerts // 2], ALERT_KEYS),
+            "export": ExportJob.objects.order_by("-pk").values_list("pk", flat=True).first(),
+            "tenant": tenant.pk, "tenant_id": str(tenant.tenant_id),
             "failed_test": TokenTest.objects.filter(tenant=tenant).order_by("-queued_at").first().pk,
             "deep_test_cursor": cursor_encode(deep_test, TOKEN_TEST_KEYS), "deep_seq": str(seq // 2),
             "sweep": Sweep.objects.order_by("-started_at").first().pk,

@@ -9,6 +9,7 @@ from onboarding.bulk_actions import BulkAction
 from onboarding.models import Customer, CustomerTenant
 from onboarding.tags import tags_parse
 from onboarding.tenant_selectors import DEFAULT_SORT, SORTS, TenantFilters
+from portal.widgets import QuickSelect
 
 
 class TagsField(forms.CharField):
@@ -89,11 +90,12 @@ class TenantFilterForm(forms.Form):
 
     q = forms.CharField(required=False, max_length=100, label="Search",
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "domain, name, tenant id, customer"}))
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *CustomerTenant.Status.choices])
-    customer = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    cloud = forms.ChoiceField(required=False, choices=[("", "Any cloud"), *CLOUD_CHOICES])
-    region = forms.ChoiceField(required=False)
-    tag = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *CustomerTenant.Status.choices],
+                               widget=QuickSelect)
+    customer = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, widget=QuickSelect)
+    cloud = forms.ChoiceField(required=False, choices=[("", "Any cloud"), *CLOUD_CHOICES], widget=QuickSelect)
+    region = forms.ChoiceField(required=False, widget=QuickSelect)
+    tag = forms.ChoiceField(required=False, widget=QuickSelect)
     sort = forms.ChoiceField(required=False, choices=[
         choice for key, (label, _) in SORTS.items() for choice in ((key, label), (f"-{key}", f"{label} (descending)"))])
     archived = forms.BooleanField(required=False, label="Include archived customers")
@@ -101,6 +103,7 @@ class TenantFilterForm(forms.Form):
     def __init__(self, data, *, choices: dict):
         super().__init__(data)
         self.fields["customer"].choices = [("", "Any customer"), *choices["customers"]]
+        self.customers_many = choices.get("customers_many", False)  # only the chosen customer is listed
         self.fields["region"].choices = [("", "Any region"), *((r, r) for r in choices["regions"])]
         self.fields["tag"].choices = [("", "Any tag"), *((t, t) for t in choices["tags"])]
 

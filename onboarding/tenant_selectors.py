@@ -87,12 +87,21 @@ def tenants(filters: TenantFilters) -> QuerySet[CustomerTenant]:
         Prefetch("customer__tags", queryset=Tag.objects.only("name"), to_attr="inherited_tags"))
 
 
-def filter_choices(*, archived: bool = False) -> dict:
-    """What the filter form offers: customers (the archived ones too when asked), regions and tags in use. Small sets
-    (customers are hundreds, not the 10,000 tenants)."""
-    customers = Customer.objects.all() if archived else Customer.objects.filter(archived_at=None)
+CUSTOMER_CHOICES_MAX = 300  # past this many customers the filter lists only the chosen one (bench/pages.py)
+
+
+def filter_choices(*, archived: bool = False, customer: str = "") -> dict:
+    """What the filter form offers: customers (the archived ones too when asked), regions and tags in use. Customers
+    are listed while they are at most CUSTOMER_CHOICES_MAX; past that only `customer` (the chosen pk, as given) is, and
+    `customers_many` says so (the page then links to the searchable customers list, whose counts link back here)."""
+    shown = Customer.objects.all() if archived else Customer.objects.filter(archived_at=None)
+    named = shown.order_by("name").values_list("pk", "name")
+    customers = list(named[:CUSTOMER_CHOICES_MAX + 1])
+    many = len(customers) > CUSTOMER_CHOICES_MAX
+    if many:
+        customers = list(named.filter(pk=int(customer))) if customer.isdigit() else []
     return {
-        "customers": list(customers.order_by("name").values_list("pk", "name")),
+        "customers": customers, "customers_many": many,
         # A DISTINCT over every tenant, for a set that changes when a new region's first tenant is added: cached.
         "regions": cache.get_or_set("onboarding:tenant-regions", lambda: list(
             CustomerTenant.objects.exclude(region="").order_by("region").values_list("region", flat=True).distinct()),

@@ -24,7 +24,8 @@ PAGE_SIZE = 50
 
 def _filters(request):
     archived = bool(request.GET.get("archived"))
-    form = TenantFilterForm(request.GET, choices=tenant_selectors.filter_choices(archived=archived))
+    form = TenantFilterForm(request.GET, choices=tenant_selectors.filter_choices(
+        archived=archived, customer=request.GET.get("customer", "")[:20]))
     return form, form.filters()
 
 

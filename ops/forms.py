@@ -5,6 +5,7 @@ from django.core.validators import validate_email
 from onboarding.models import Customer, Tag
 from ops.models import AlertKind, Channel
 from ops.services import webhook_url_check
+from portal.widgets import QuickSelect
 
 
 class ChannelForm(forms.Form):
@@ -44,12 +45,22 @@ class ChannelForm(forms.Form):
         return data
 
 
+CUSTOMERS_LISTED_MAX = 300  # past this many customers a route names its customer instead (bench/pages.py)
+
+
 class RouteForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=Channel.objects.all())
-    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False,
+    customer = forms.ModelChoiceField(queryset=Customer.objects.only("pk", "name"), required=False, widget=QuickSelect,
                                       empty_label="All customers (and outages, findings, digest)")
     tag = forms.ModelChoiceField(queryset=Tag.objects.all(), to_field_name="name", required=False,
                                  empty_label="Any tag", help_text="Only the alerts of tenants (or customers) carrying "
                                                                   "this tag; a tenant carries its customer's tags too.")
     kinds = forms.MultipleChoiceField(choices=AlertKind.choices, required=False,
                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every kind.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if Customer.objects.count() > CUSTOMERS_LISTED_MAX:  # a name typed, not thousands of options rendered
+            field = self.fields["customer"]
+            field.to_field_name, field.widget = "name", forms.TextInput(attrs={"placeholder": "All customers"})
+            field.help_text = "The customer's exact name, as on the customers page; empty: all customers."

@@ -104,6 +104,9 @@ def alert_counts() -> tuple[list[dict], list[dict]]:
     return alerts, deliveries
 
 
+ALERT_KEYS = ("created_at", "pk")  # the alert history's keyset (portal.keyset), newest first
+
+
 def alert_history(*, kind: str = ""):
     alerts = Alert.objects.select_related("customer", "tenant").prefetch_related("deliveries__channel")
     return alerts.filter(kind=kind) if kind else alerts

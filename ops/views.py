@@ -1,6 +1,5 @@
 """Alert history (viewers), channels and routes (admins), and the Prometheus endpoint (allow-list or bearer)."""
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -9,8 +8,12 @@ from ops import selectors, services
 from ops.forms import ChannelForm, RouteForm
 from ops.metrics import metrics_text
 from ops.models import AlertKind, Channel, Route
+from portal.htmx import render_page
+from portal.keyset import keyset_page
 from portal.roles import staff_required
 from portal.services import Actor, client_ip
+
+ALERTS_PAGE_SIZE = 50
 
 
 @staff_required("view")
@@ -18,8 +21,10 @@ from portal.services import Actor, client_ip
 def alert_list(request):
     kind = request.GET.get("kind", "")
     kind = kind if kind in AlertKind.values else ""
-    page = Paginator(selectors.alert_history(kind=kind), 50).get_page(request.GET.get("page"))
-    return render(request, "ops/alert_list.html", {"page": page, "kind": kind, "kinds": AlertKind.choices})
+    page = keyset_page(selectors.alert_history(kind=kind), keys=selectors.ALERT_KEYS, size=ALERTS_PAGE_SIZE,
+                       older=request.GET.get("older", ""), newer=request.GET.get("newer", ""))
+    return render_page(request, "ops/alert_list.html", {"page": page, "kind": kind, "kinds": AlertKind.choices},
+                       fragment="rows", target="alert-rows")
 
 
 def _settings_page(request, *, channel_form=None, route_form=None, created=None, secret="", status=200):

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "portal.sessions.session_slide",  # the idle expiry slides (at most one session write a minute)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -149,9 +150,10 @@ if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
-# Idle timeout: a staff session ends after this long without a request (the expiry slides with every request).
+# Idle timeout: a staff session ends after this long without a request (the expiry slides with the requests, saved at
+# most once a minute: portal.sessions).
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_TIMEOUT_MINUTES", 8 * 60) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ENGINE = "portal.sessions"
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {

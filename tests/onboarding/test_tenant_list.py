@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from onboarding import tenant_selectors
 from onboarding.models import Customer
 from onboarding.tags import tags_get_or_create
 from portal.models import AuditEvent
@@ -87,6 +88,21 @@ def test_customer_filter_and_status_agrees_with_the_property(staff_clients, flee
         assert tenant.state == tenant.status
 
 
+def test_past_the_limit_the_customer_filter_lists_only_the_chosen_customer(staff_clients, fleet, monkeypatch):
+    monkeypatch.setattr(tenant_selectors, "CUSTOMER_CHOICES_MAX", 2)  # the fleet has three customers
+    fabrikam = fleet["failing"].customer
+    response = staff_clients["viewer"].get(URL, {"customer": fabrikam.pk})
+    page = response.content.decode()
+    assert {t.primary_domain for t, _ in response.context["rows"]} == {"fabrikam.example", "draft.fabrikam.example"}
+    assert f'<option value="{fabrikam.pk}" selected>Fabrikam</option>' in page and ">Contoso</option>" not in page
+    assert "Find the customer</a>: too many to list here" in page
+    unfiltered = staff_clients["viewer"].get(URL, {"customer": "x"}).content.decode()
+    assert ">Fabrikam</option>" not in unfiltered and "agency.example" in unfiltered
+    monkeypatch.setattr(tenant_selectors, "CUSTOMER_CHOICES_MAX", 3)
+    page = staff_clients["viewer"].get(URL).content.decode()
+    assert ">Contoso</option>" in page and ">Fabrikam</option>" in page and "too many to list" not in page
+
+
 @pytest.mark.parametrize("sort, expected", [
     ("domain", ["a.contoso.example", "agency.example", "b.contoso.example", "draft.fabrikam.example",
                 "fabrikam.example"]),
@@ -109,7 +125,7 @@ def test_pages_keep_the_filters_and_the_query_count_does_not_grow(staff_clients,
         tenant = make_tenant(customer=customer, primary_domain=f"t{n:03d}.example", region="EU")
         tenant.tags.set(tags_get_or_create([f"own-{n % 3}"]))
     client = staff_clients["viewer"]
-    client.get(URL)  # warm the cached reads first: the region choices, the banners (outage, emergency stop)
+    client.get(URL)  # warm first: the cached reads (regions, the banners) and the session's first write
     with CaptureQueriesContext(connection) as first:
         page1 = client.get(URL, {"tag": "eu", "sort": "domain"})
     assert len(page1.context["rows"]) == 50 and "Page 1 of 2 · 60 tenants" in page1.content.decode()

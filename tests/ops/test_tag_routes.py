@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from onboarding.models import Customer
 from onboarding.tags import tags_get_or_create
+from ops import forms as ops_forms
 from ops import services
 from ops.models import Alert, Route
 from portal.models import AuditEvent
@@ -66,3 +67,18 @@ def test_admin_sets_the_tag_in_the_routes_form(staff_clients):
     assert 'href="/tenants/?tag=tier-1"' in page
     refused = admin.post(reverse("ops:route-create"), {"channel": channel.pk, "tag": "no-such-tag"})
     assert refused.status_code == 400 and Route.objects.count() == 1
+
+
+def test_past_the_limit_a_route_names_its_customer(staff_clients, monkeypatch):
+    monkeypatch.setattr(ops_forms, "CUSTOMERS_LISTED_MAX", 1)
+    contoso, _ = Customer.objects.create(name="Contoso"), Customer.objects.create(name="Fabrikam")
+    channel = _channel("mail", "a@mssp.example")
+    admin = staff_clients["admin"]
+    page = admin.get(reverse("ops:alert-settings")).content.decode()
+    assert ">Fabrikam</option>" not in page and "The customer&#x27;s exact name" in page
+    assert admin.post(reverse("ops:route-create"), {"channel": channel.pk, "customer": "Contoso"}).status_code == 302
+    assert Route.objects.get().customer == contoso
+    refused = admin.post(reverse("ops:route-create"), {"channel": channel.pk, "customer": "Contoso Ltd"})
+    assert refused.status_code == 400 and Route.objects.count() == 1
+    monkeypatch.setattr(ops_forms, "CUSTOMERS_LISTED_MAX", 2)
+    assert ">Fabrikam</option>" in admin.get(reverse("ops:alert-settings")).content.decode()
