@@ -108,8 +108,12 @@ class TenantOut(Schema):
     verified_at: datetime | None
     offboarded_at: datetime | None
     last_tested_at: datetime | None
-    last_outcome: str
+    last_outcome: str = Field(description="The last definitive outcome (a check that could not reach Microsoft never "
+                                          "replaces it: see last_check_*).")
     consecutive_failures: int
+    failing_since: datetime | None
+    last_check_at: datetime | None = Field(description="The latest test, whatever its outcome.")
+    last_check_outcome: str = Field(description="Its outcome: e.g. transient while last_outcome stays verified.")
 
 
 class ConsentLinkOut(Schema):

@@ -47,7 +47,9 @@ def _tenant(t: CustomerTenant) -> dict:
             "region": t.region, "status": t.status, "status_label": t.status_label, "home_app_id": t.home_app_id,
             "created_at": t.created_at, "invited_at": t.invited_at, "consent_received_at": t.consent_received_at,
             "verified_at": t.verified_at, "offboarded_at": t.offboarded_at, "last_tested_at": t.last_tested_at,
-            "last_outcome": t.last_outcome, "consecutive_failures": t.consecutive_failures}
+            "last_outcome": t.last_outcome, "consecutive_failures": t.consecutive_failures,
+            "failing_since": t.failing_since, "last_check_at": t.last_check_at,
+            "last_check_outcome": t.last_check_outcome}
 
 
 class TenantFilters(Schema):

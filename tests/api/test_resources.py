@@ -280,3 +280,12 @@ def test_an_api_export_larger_than_its_limit_is_refused_before_anything_is_sent(
     assert not AuditEvent.objects.filter(action="audit.exported").exists()  # refused: nothing exported, nothing said
     narrowed = auditor.get("/audit-events/export", {"action": "test.bulk1"})
     assert narrowed.status_code == 200 and len(b"".join(narrowed.streaming_content).splitlines()) == 1
+
+
+def test_a_tenant_keeps_its_definitive_outcome_beside_a_check_that_could_not_reach_microsoft(api_world, make_tenant):
+    checked = timezone.now()
+    tenant = make_tenant(last_outcome="verified", verified_at=checked - timedelta(hours=1), last_check_at=checked,
+                         last_check_outcome="transient")
+    body = api_world.login("viewer").get(f"/tenants/{tenant.pk}").json()
+    assert (body["status"], body["last_outcome"], body["last_check_outcome"]) == ("verified", "verified", "transient")
+    assert body["last_check_at"] and body["failing_since"] is None
