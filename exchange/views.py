@@ -3,6 +3,7 @@ They translate HTTP: reads come from selectors, writes from services."""
 import copy
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -58,7 +59,8 @@ def tokentest_detail(request, pk):
     diagnosis = diagnose(test)
     steps = list(test.steps.all())
     context = {"test": test, "steps": steps, "attempts": selectors.token_test_attempts(steps),
-               "diagnosis": diagnosis, "fix_url": fix_url(diagnosis, test.tenant)}
+               "diagnosis": diagnosis, "fix_url": fix_url(diagnosis, test.tenant),
+               "retention_days": settings.RETENTION_STEP_DAYS}
     return render_page(request, "exchange/tokentest_detail.html", context, fragment="status",
                        stop_polling=test.finished)
 

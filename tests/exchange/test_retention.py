@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from exchange.models import TokenTest, TokenTestStep
@@ -56,3 +57,15 @@ def test_the_scheduled_task_uses_the_settings(make_tenant, settings):
 def test_beat_runs_it():
     entry = settings.CELERY_BEAT_SCHEDULE["token-test-steps-prune"]
     assert entry == {"task": "exchange.token_test_steps_prune", "schedule": settings.RETENTION_INTERVAL_MINUTES * 60}
+
+
+def test_a_pruned_test_says_so_on_its_page(make_tenant, staff_clients):
+    tests = _history(make_tenant(), ["verified"] * 3, days_ago=40)
+    TokenTest.objects.filter(pk__in=[t.pk for t in tests]).update(attempts=1)
+    token_test_steps_prune(days=30, keep_last=1)
+    pruned, kept = tests[1], tests[2]
+    page = staff_clients["viewer"].get(reverse("exchange:tokentest-detail", args=[pruned.pk])).content.decode()
+    assert 'id="steps-pruned"' in page and f"pruned after {settings.RETENTION_STEP_DAYS} days" in page
+    assert "Access verified" in page  # its outcome is kept
+    page = staff_clients["viewer"].get(reverse("exchange:tokentest-detail", args=[kept.pk])).content.decode()
+    assert 'id="steps-pruned"' not in page and "<h2>Steps</h2>" in page
