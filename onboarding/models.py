@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from exchange.clouds import CLOUD_CHOICES, CLOUDS
 from exchange.models import TokenTest
-from portal.choices import BAD, MUTED, OK, WARN, ColouredChoices
+from portal.choices import BAD, MUTED, OK, WARN, Badge, ColouredChoices
 
 
 class Tag(models.Model):
@@ -194,13 +194,15 @@ class CustomerTenant(models.Model):
 class ConsentLink(models.Model):
     """A tenant-specific admin-consent URL; only the SHA-256 of its `state` is stored."""
 
-    class Outcome(models.TextChoices):
+    class Outcome(ColouredChoices):
         PENDING = "pending", "Not used yet"
         ACCEPTED = "accepted", "Consent received"
         DECLINED = "declined", "Declined"
         ERROR = "error", "Error from Microsoft"
         TENANT_MISMATCH = "tenant_mismatch", "Consent from another tenant"
         REVOKED = "revoked", "Revoked"
+        COLOURS = nonmember({"pending": WARN, "accepted": OK, "declined": BAD, "error": BAD, "tenant_mismatch": BAD,
+                             "revoked": MUTED})
 
     tenant = models.ForeignKey(CustomerTenant, on_delete=models.CASCADE, related_name="consent_links")
     state_hash = models.CharField(max_length=64, unique=True)
@@ -223,6 +225,13 @@ class ConsentLink(models.Model):
     @property
     def usable(self) -> bool:
         return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def badge(self):
+        """Its outcome's label and colour; a link never used that has expired says so."""
+        if self.outcome == self.Outcome.PENDING and not self.usable:
+            return Badge("Expired", MUTED)
+        return self.Outcome(self.outcome)
 
 
 class ConsentCallbackKind(models.TextChoices):
