@@ -11,12 +11,9 @@ from django.utils import timezone
 from exchange import faults
 from exchange.chain import ENDPOINT_OF_STEP
 from exchange.models import TokenTest, TokenTestStep
-from exchange.selectors import outages_current
+from exchange.selectors import QUEUED_MARGIN, outages_current
 
 BANNER_CACHE_KEY, BANNER_CACHE_SECONDS = "exchange:outage-banner", 10
-# Steps have no index on their start; their test's queued_at has one. A test failing within the window was queued at
-# most this long before (retries and outage holds included), so the index bounds the scan (as ops.selectors does).
-QUEUED_MARGIN = timedelta(hours=2)
 
 
 def endpoints_failing(*, now: datetime) -> dict[tuple[str, str], dict]:

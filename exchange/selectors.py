@@ -143,6 +143,10 @@ def sweep_failures(sweep: Sweep, *, limit: int) -> list[TokenTest]:
     return list(sweep.tests.filter(status=TokenTest.Status.FAILED).select_related("tenant")[:limit])
 
 
+# TokenTest.finished_at and TokenTestStep.started_at have no index; queued_at has one. A test finishing (or a step
+# starting) in a recent window was queued at most this long before (retries and outage holds included), so the index
+# bounds the scan (exchange.outages, ops.selectors).
+QUEUED_MARGIN = timedelta(hours=2)
 RUNS_WINDOW_HOURS = 24  # the success rate of runs is over this many hours (whole hours of the rollups)
 DIAGNOSES_WINDOW_DAYS = 30  # the commonest diagnoses are over this many days
 TOP_CODES = 6

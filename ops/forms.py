@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from onboarding.models import Customer, Tag
+from onboarding.tenant_selectors import CUSTOMER_CHOICES_MAX
 from ops.models import AlertKind, Channel
 from ops.services import webhook_url_check
 from portal.widgets import QuickSelect
@@ -45,7 +46,8 @@ class ChannelForm(forms.Form):
         return data
 
 
-CUSTOMERS_LISTED_MAX = 300  # past this many customers a route names its customer instead (bench/pages.py)
+# Past this many customers a route names its customer instead of listing them all (the tenants page's rule too).
+CUSTOMERS_LISTED_MAX = CUSTOMER_CHOICES_MAX
 
 
 class RouteForm(forms.Form):

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, F, Min, Q, Sum
 
 from exchange.models import FederatedCredential, HomeApp, ManagedIdentity, Sweep, TokenTest, TokenTestStep
+from exchange.selectors import QUEUED_MARGIN
 from onboarding.models import CustomerTenant
 from ops.models import Alert, Delivery
 
@@ -43,11 +44,6 @@ def tenants_by_state() -> dict[str, int]:
     for row in CustomerTenant.objects.order_by().values("last_outcome", **_FACTS).annotate(n=Count("pk")):
         counts[tenant_state(row)] += row["n"]
     return counts
-
-
-# TokenTest.finished_at and TokenTestStep.started_at have no index; queued_at has one. A test finishing in a recent
-# window was queued at most this long before it (retries and outage holds included), so the index bounds the scan.
-QUEUED_MARGIN = timedelta(hours=2)
 
 
 def _finished_since(since: datetime) -> Q:
